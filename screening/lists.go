@@ -1,0 +1,302 @@
+package screening
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ListKind names one of the lists.
+type ListKind string
+
+// The lists.
+const (
+	// Allow: callers that bypass screening (customers, the clinic, the
+	// pharmacy), except for scanner signals from untrusted sources.
+	Allow ListKind = "allow"
+	// Block: callers that are rejected.
+	Block ListKind = "block"
+	// DoNotOriginate: numbers that never place calls (inbound-only lines,
+	// the business's own published toll-free numbers).
+	DoNotOriginate ListKind = "dno"
+)
+
+// ListKinds is every list kind.
+var listKinds = [...]ListKind{Allow, Block, DoNotOriginate}
+
+// ParseListKind returns the list kind named s.
+func ParseListKind(s string) (ListKind, error) {
+	for _, k := range listKinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown list %q (want allow, block or dno)", s)
+}
+
+// Entry sources: who or what created a list entry.
+const (
+	SourceOperator  = "operator"
+	SourceImport    = "import"
+	SourceChallenge = "challenge"
+	SourceVelocity  = "velocity"
+	SourceCallback  = "callback"
+)
+
+// Entry is one list entry. Number is an E.164 number ("+81312345678") or a
+// prefix pattern: E.164 digits followed by '*' ("+4470*").
+type Entry struct {
+	Kind    ListKind  `json:"kind"`
+	Number  string    `json:"number"`
+	Expires time.Time `json:"expires,omitzero"`
+	Source  string    `json:"source,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+}
+
+// IsPrefix reports whether the entry is a prefix pattern.
+func (e Entry) IsPrefix() bool { return strings.HasSuffix(e.Number, "*") }
+
+// Active reports whether the entry is in force at now.
+func (e Entry) Active(now time.Time) bool { return e.Expires.IsZero() || now.Before(e.Expires) }
+
+// ValidateEntryNumber checks that s is an E.164 number or prefix pattern as
+// stored in lists, and returns a clear error otherwise.
+func ValidateEntryNumber(s string) error {
+	digits, prefix := strings.CutSuffix(s, "*")
+	if !strings.HasPrefix(digits, "+") {
+		return fmt.Errorf("%q is not in E.164 form (+ followed by digits)", s)
+	}
+	digits = digits[1:]
+	max := 15
+	if prefix {
+		max = 14
+	}
+	if len(digits) == 0 || len(digits) > max || digits[0] == '0' {
+		return fmt.Errorf("%q is not a valid E.164 number or prefix", s)
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return fmt.Errorf("%q holds a non-digit %q", s, digits[i])
+		}
+	}
+	return nil
+}
+
+// e164Key packs the digits of an E.164 number into an integer. E.164
+// numbers have at most 15 digits and no leading zero, so the packing is
+// one-to-one. ok is false for anything that is not "+digits".
+func e164Key(s string) (key uint64, ok bool) {
+	if len(s) < 2 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return 0, false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		key = key*10 + uint64(c-'0')
+	}
+	return key, true
+}
+
+// ListSnapshot is an immutable, compact index of the lists: 8 bytes per
+// exact number, plus a small side table for entries that expire and for
+// prefix patterns.
+type ListSnapshot struct {
+	numbers  [len(listKinds)][]uint64
+	expiring [len(listKinds)]map[uint64]Entry
+	prefixes [len(listKinds)]map[string]Entry
+}
+
+func kindIndex(k ListKind) int {
+	switch k {
+	case Allow:
+		return 0
+	case Block:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// ListBuilder accumulates entries for a ListSnapshot. Add entries with
+// Add, then call Build once.
+type ListBuilder struct {
+	s ListSnapshot
+}
+
+// Grow preallocates room for n exact numbers of kind k.
+func (b *ListBuilder) Grow(k ListKind, n int) {
+	i := kindIndex(k)
+	b.s.numbers[i] = slices.Grow(b.s.numbers[i], n)
+}
+
+// Add adds e. It returns an error for a malformed number.
+func (b *ListBuilder) Add(e Entry) error {
+	i := kindIndex(e.Kind)
+	if e.IsPrefix() {
+		if err := ValidateEntryNumber(e.Number); err != nil {
+			return err
+		}
+		if b.s.prefixes[i] == nil {
+			b.s.prefixes[i] = make(map[string]Entry)
+		}
+		b.s.prefixes[i][strings.TrimSuffix(e.Number, "*")] = e
+		return nil
+	}
+	key, ok := e164Key(e.Number)
+	if !ok {
+		return ValidateEntryNumber(e.Number)
+	}
+	b.s.numbers[i] = append(b.s.numbers[i], key)
+	if !e.Expires.IsZero() || e.Source == SourceCallback || e.Source == SourceChallenge || e.Source == SourceVelocity {
+		if b.s.expiring[i] == nil {
+			b.s.expiring[i] = make(map[uint64]Entry)
+		}
+		b.s.expiring[i][key] = e
+	}
+	return nil
+}
+
+// Build sorts and returns the snapshot. The builder must not be used after.
+func (b *ListBuilder) Build() *ListSnapshot {
+	for i := range b.s.numbers {
+		slices.Sort(b.s.numbers[i])
+		b.s.numbers[i] = slices.Clip(slices.Compact(b.s.numbers[i]))
+	}
+	s := b.s
+	b.s = ListSnapshot{}
+	return &s
+}
+
+// Len returns the number of entries of kind k.
+func (s *ListSnapshot) Len(k ListKind) int {
+	i := kindIndex(k)
+	return len(s.numbers[i]) + len(s.prefixes[i])
+}
+
+// Lookup finds the entry of kind k that matches the E.164 number at now:
+// the exact number first, then the longest matching prefix pattern.
+func (s *ListSnapshot) Lookup(k ListKind, e164 string, now time.Time) (Entry, bool) {
+	i := kindIndex(k)
+	if key, ok := e164Key(e164); ok {
+		if _, found := slices.BinarySearch(s.numbers[i], key); found {
+			if e, ok := s.expiring[i][key]; ok {
+				if e.Active(now) {
+					return e, true
+				}
+			} else {
+				return Entry{Kind: k, Number: e164}, true
+			}
+		}
+	}
+	if p := s.prefixes[i]; len(p) > 0 {
+		for n := len(e164) - 1; n >= 2; n-- {
+			if e, ok := p[e164[:n]]; ok && e.Active(now) {
+				return e, true
+			}
+		}
+	}
+	return Entry{}, false
+}
+
+// Lists is the live, concurrency-safe view of the lists the engine reads:
+// a compact snapshot replaced wholesale when the lists are reloaded, plus a
+// small overlay of entries added or removed since, so that a single change
+// (a caller who passed a challenge, an expected callback) takes effect at
+// once without rebuilding millions of entries.
+type Lists struct {
+	base atomic.Pointer[ListSnapshot]
+
+	mu      sync.RWMutex
+	overlay map[overlayKey]overlayEntry
+}
+
+// overlayKey keys the overlay: prefix patterns are stored without their
+// trailing '*' so that a lookup builds no strings.
+type overlayKey struct {
+	kind   ListKind
+	number string
+	prefix bool
+}
+
+func keyOf(k ListKind, number string) overlayKey {
+	digits, prefix := strings.CutSuffix(number, "*")
+	return overlayKey{k, digits, prefix}
+}
+
+type overlayEntry struct {
+	entry   Entry
+	removed bool
+}
+
+// NewLists returns Lists serving snap (which may be nil for empty lists).
+func NewLists(snap *ListSnapshot) *Lists {
+	l := &Lists{}
+	l.Replace(snap)
+	return l
+}
+
+// Replace swaps in a freshly built snapshot and clears the overlay, which
+// the snapshot is expected to include.
+func (l *Lists) Replace(snap *ListSnapshot) {
+	if snap == nil {
+		snap = &ListSnapshot{}
+	}
+	l.mu.Lock()
+	l.base.Store(snap)
+	l.overlay = nil
+	l.mu.Unlock()
+}
+
+// Put adds or replaces one entry until the next Replace.
+func (l *Lists) Put(e Entry) {
+	l.mu.Lock()
+	if l.overlay == nil {
+		l.overlay = make(map[overlayKey]overlayEntry)
+	}
+	l.overlay[keyOf(e.Kind, e.Number)] = overlayEntry{entry: e}
+	l.mu.Unlock()
+}
+
+// Delete removes one entry until the next Replace.
+func (l *Lists) Delete(k ListKind, number string) {
+	l.mu.Lock()
+	if l.overlay == nil {
+		l.overlay = make(map[overlayKey]overlayEntry)
+	}
+	l.overlay[keyOf(k, number)] = overlayEntry{removed: true}
+	l.mu.Unlock()
+}
+
+// Snapshot returns the current base snapshot.
+func (l *Lists) Snapshot() *ListSnapshot { return l.base.Load() }
+
+// Lookup finds the entry of kind k matching the E.164 number at now.
+func (l *Lists) Lookup(k ListKind, e164 string, now time.Time) (Entry, bool) {
+	if l == nil {
+		return Entry{}, false
+	}
+	l.mu.RLock()
+	if len(l.overlay) > 0 {
+		if o, ok := l.overlay[overlayKey{k, e164, false}]; ok {
+			l.mu.RUnlock()
+			if o.removed || !o.entry.Active(now) {
+				return Entry{}, false
+			}
+			return o.entry, true
+		}
+		for n := len(e164) - 1; n >= 2; n-- {
+			if o, ok := l.overlay[overlayKey{k, e164[:n], true}]; ok && !o.removed && o.entry.Active(now) {
+				l.mu.RUnlock()
+				return o.entry, true
+			}
+		}
+	}
+	l.mu.RUnlock()
+	return l.base.Load().Lookup(k, e164, now)
+}
