@@ -10,4 +10,9 @@ type SIPAddress struct {
 	// Verstat is the carrier's STIR/SHAKEN verification status parameter
 	// (TN-Validation-Passed, TN-Validation-Failed, ...), when present.
 	Verstat string
+	// Tel is the number of a tel URI that came with the header: the
+	// second value of a P-Asserted-Identity carrying both a sip and a tel
+	// URI (`<sip:+81312345678@ims.example>, <tel:+81312345678>`), or the
+	// address's own number when it is a tel URI.
+	Tel string
 }

@@ -71,8 +71,9 @@ type Verdict struct {
 	Reason string `json:"reason"`
 }
 
-// Reasons returns the names of the findings, comma separated, as set in
-// SCREEN_REASONS.
+// Reasons returns the names of the findings, comma separated, for logs and
+// the call log. (SCREEN_REASONS joins them with dialplan.ReasonSeparator,
+// because commas split dialplan application arguments.)
 func (v *Verdict) Reasons() string {
 	names := make([]string, 0, len(v.Findings)+1)
 	if v.Override != "" {

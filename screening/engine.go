@@ -1,0 +1,276 @@
+package screening
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Policy is the engine's whole configuration.
+type Policy struct {
+	// Profiles by name; Default names the one used when neither the
+	// dialplan nor the DID picks one.
+	Profiles map[string]*Profile
+	Default  string
+	// DIDs maps a called number (as Asterisk presents it) to a profile.
+	DIDs map[string]string
+	// Trunks by PJSIP endpoint name.
+	Trunks map[string]*Trunk
+	// ScannerAgents adds User-Agent fragments to the built-in scanner list.
+	ScannerAgents []string
+}
+
+// Engine evaluates calls. It is safe for concurrent use; the only state it
+// changes is the velocity tracker's.
+type Engine struct {
+	policy     Policy
+	numbers    *Numbering
+	lists      *Lists
+	velocity   *Velocity
+	indicators []Indicator
+	profiles   map[string]*profileState
+}
+
+// profileState is a profile with what the engine derives from it once.
+type profileState struct {
+	*Profile
+	own     []Number
+	weights []int // aligned with Engine.indicators
+}
+
+// NewEngine validates the policy and returns an engine reading lists and
+// counting velocity in v. numbers classifies numbers; it is warmed for
+// every profile's country.
+func NewEngine(p Policy, lists *Lists, numbers *Numbering, v *Velocity) (*Engine, error) {
+	if len(p.Profiles) == 0 {
+		return nil, errors.New("profiles: at least one profile is required")
+	}
+	if _, ok := p.Profiles[p.Default]; !ok {
+		return nil, fmt.Errorf("default_profile: %q is not a configured profile", p.Default)
+	}
+	e := &Engine{
+		policy:     p,
+		numbers:    numbers,
+		lists:      lists,
+		velocity:   v,
+		indicators: DefaultIndicators(p.ScannerAgents),
+		profiles:   make(map[string]*profileState, len(p.Profiles)),
+	}
+	known := make(map[string]bool, len(e.indicators))
+	for _, ind := range e.indicators {
+		known[ind.Name] = true
+	}
+	var errs []error
+	for did, name := range p.DIDs {
+		if _, ok := p.Profiles[name]; !ok {
+			errs = append(errs, fmt.Errorf("dids.%s: %q is not a configured profile", did, name))
+		}
+	}
+	for name, t := range p.Trunks {
+		t.Name = name
+		if err := t.Prepare(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name, prof := range p.Profiles {
+		prof.Name = name
+		if err := prof.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		numbers.Warm(prof.Country)
+		st := &profileState{Profile: prof, weights: make([]int, len(e.indicators))}
+		for i, ind := range e.indicators {
+			st.weights[i] = ind.Weight
+			if w, ok := prof.Weights[ind.Name]; ok {
+				st.weights[i] = w
+			}
+		}
+		for k := range prof.Weights {
+			if !known[k] {
+				errs = append(errs, fmt.Errorf("profiles.%s.weights.%s: no such indicator", name, k))
+			}
+		}
+		for _, n := range prof.OwnNumbers {
+			num := numbers.Classify(n, prof.Country)
+			if num.E164 == "" {
+				errs = append(errs, fmt.Errorf("profiles.%s.own_numbers: %q is not a telephone number", name, n))
+				continue
+			}
+			st.own = append(st.own, num)
+		}
+		e.profiles[name] = st
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Indicators returns the engine's indicators, in evaluation order.
+func (e *Engine) Indicators() []Indicator { return e.indicators }
+
+// ProfileFor returns the profile a call to did gets when the dialplan asks
+// for requested ("" for none): requested if configured, else the DID's,
+// else the default.
+func (e *Engine) ProfileFor(requested, did string) *Profile {
+	return e.profileFor(requested, did).Profile
+}
+
+func (e *Engine) profileFor(requested, did string) *profileState {
+	if p, ok := e.profiles[requested]; ok {
+		return p
+	}
+	if name, ok := e.policy.DIDs[did]; ok {
+		return e.profiles[name]
+	}
+	return e.profiles[e.policy.Default]
+}
+
+// Evaluate decides what to do with a call. profile is the profile the
+// dialplan asked for, "" to choose by DID. The same facts, lists and
+// velocity state give the same verdict.
+func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
+	now := f.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	p := e.profileFor(profile, f.Called)
+	c := Call{
+		Facts:   f,
+		Now:     now,
+		Profile: p.Profile,
+		Own:     p.own,
+		Lists:   e.lists,
+	}
+	if t, ok := e.policy.Trunks[f.Trunk]; ok {
+		c.Trunk = t
+		c.Trusted = t.Trusted && t.FromAddress(f.Source)
+	}
+	c.From, _ = ParseSIPAddress(f.From)
+	c.PAI, _ = ParseSIPAddress(f.PAI)
+	c.Presence = ClassifyPresence(f, c.From, c.Trunk)
+	c.Called = e.numbers.Classify(f.Called, p.Country)
+	if c.Presence == Presented || c.Presence == Garbage {
+		number := f.Number
+		if number == "" {
+			// CALLERID(num) was not set but the From header carries one.
+			number = c.From.User
+		}
+		c.Caller = e.numbers.Classify(number, p.Country)
+	} else {
+		c.Caller = Number{Raw: f.Number, Type: TypeUnknown}
+	}
+	if c.Presence == Presented && c.Caller.E164 != "" && e.velocity != nil {
+		c.Velocity = e.velocity.Observe(now, c.Caller.E164)
+	}
+
+	v := Verdict{
+		CallID:     f.ID,
+		Profile:    p.Name,
+		Presence:   c.Presence,
+		Caller:     c.Caller.E164,
+		CallerType: string(c.Caller.Type),
+		Monitor:    p.Monitor,
+	}
+	if v.Caller == "" {
+		v.Caller = f.Number
+	}
+
+	// Without a number only scanner signals can be judged.
+	numbered := c.Presence == Presented || c.Presence == Garbage
+	scanner := false
+	for i, ind := range e.indicators {
+		w := p.weights[i]
+		if w == 0 || (!numbered && !ind.Scanner) {
+			continue
+		}
+		evidence, hit := ind.Check(&c)
+		if !hit {
+			continue
+		}
+		v.Findings = append(v.Findings, Finding{Indicator: ind.Name, Weight: w, Evidence: evidence})
+		v.Score += w
+		scanner = scanner || ind.Scanner
+	}
+
+	var allow Entry
+	allowed := false
+	if numbered && c.Caller.E164 != "" {
+		allow, allowed = e.lists.Lookup(Allow, c.Caller.E164, now)
+	}
+
+	switch {
+	case scanner:
+		v.Action = p.Scanner
+		v.Reason = "scanner signals from an untrusted source"
+	case allowed:
+		v.Action = Ring
+		v.Override = allowSource(allow)
+		v.Reason = "allowed: " + v.Override
+	case c.Presence == Withheld:
+		v.Action = p.Withheld
+		v.Reason = "number withheld"
+	case c.Presence == Payphone:
+		v.Action = p.Payphone
+		v.Reason = "payphone"
+	case c.Presence == Unavailable:
+		v.Action = p.Unavailable
+		v.Reason = "number unavailable"
+	default:
+		v.Action = p.Thresholds.action(v.Score)
+		v.Reason = scoreReason(v.Score, v.Findings)
+	}
+	v.Enforced = v.Action
+	if p.Monitor {
+		v.Enforced = Ring
+	}
+	return v
+}
+
+// action maps a score to an action.
+func (t Thresholds) action(score int) Action {
+	switch {
+	case t.Reject > 0 && score >= t.Reject:
+		return Reject
+	case t.Voicemail > 0 && score >= t.Voicemail:
+		return Voicemail
+	case t.Challenge > 0 && score >= t.Challenge:
+		return Challenge
+	}
+	return Ring
+}
+
+func allowSource(e Entry) string {
+	s := "allow list"
+	switch e.Source {
+	case SourceCallback:
+		s = "expected callback"
+	case SourceChallenge:
+		s = "passed a challenge"
+	}
+	if e.Number != "" {
+		s += " " + e.Number
+	}
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+func scoreReason(score int, findings []Finding) string {
+	if len(findings) == 0 {
+		return "no indicators"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "score %d:", score)
+	for i, f := range findings {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(' ')
+		b.WriteString(f.Indicator)
+	}
+	return b.String()
+}

@@ -1,0 +1,123 @@
+package screening
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestListsLookup(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	var b ListBuilder
+	for _, e := range []Entry{
+		{Kind: Block, Number: "+81312345678"},
+		{Kind: Block, Number: "+4470*", Source: SourceOperator, Reason: "UK personal numbers"},
+		{Kind: Block, Number: "+81300000001", Expires: now.Add(-time.Minute), Source: SourceVelocity},
+		{Kind: Block, Number: "+81300000002", Expires: now.Add(time.Minute), Source: SourceVelocity},
+		{Kind: Allow, Number: "+81355550000", Reason: "pharmacy"},
+		{Kind: DoNotOriginate, Number: "+81120000000"},
+	} {
+		if err := b.Add(e); err != nil {
+			t.Fatalf("Add(%v): %v", e, err)
+		}
+	}
+	l := NewLists(b.Build())
+	l.Put(Entry{Kind: Allow, Number: "+819012345678", Source: SourceChallenge, Expires: now.Add(time.Hour)})
+	l.Put(Entry{Kind: Block, Number: "+1900*"})
+	l.Delete(Block, "+81312345678")
+
+	tests := []struct {
+		kind   ListKind
+		number string
+		want   bool
+		source string
+	}{
+		{Block, "+81312345678", false, ""}, // deleted in the overlay
+		{Block, "+447012345678", true, SourceOperator},
+		{Block, "+4471", false, ""},
+		{Block, "+81300000001", false, ""}, // expired
+		{Block, "+81300000002", true, SourceVelocity},
+		{Block, "+19005551234", true, ""},
+		{Allow, "+81355550000", true, ""},
+		{Allow, "+819012345678", true, SourceChallenge},
+		{Allow, "+81312345678", false, ""},
+		{DoNotOriginate, "+81120000000", true, ""},
+		{Block, "anonymous", false, ""},
+		{Block, "", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%s", tt.kind, tt.number), func(t *testing.T) {
+			e, ok := l.Lookup(tt.kind, tt.number, now)
+			if ok != tt.want {
+				t.Fatalf("Lookup = %v, want %v (entry %+v)", ok, tt.want, e)
+			}
+			if ok && e.Source != tt.source {
+				t.Errorf("source = %q, want %q", e.Source, tt.source)
+			}
+		})
+	}
+
+	// A new snapshot replaces the overlay.
+	l.Replace(nil)
+	if _, ok := l.Lookup(Allow, "+819012345678", now); ok {
+		t.Error("overlay entry survived Replace")
+	}
+}
+
+func TestValidateEntryNumber(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"+81312345678", true},
+		{"+4470*", true},
+		{"+1*", true},
+		{"0312345678", false},
+		{"+0312345678", false},
+		{"+", false},
+		{"+*", false},
+		{"+8131234567x", false},
+		{"+1234567890123456", false},
+		{"+81-3-1234", false},
+	} {
+		if err := ValidateEntryNumber(tt.in); (err == nil) != tt.ok {
+			t.Errorf("ValidateEntryNumber(%q) = %v, want ok=%v", tt.in, err, tt.ok)
+		}
+	}
+}
+
+// buildSnapshot fills a block list with n distinct mobile-like numbers.
+func buildSnapshot(tb testing.TB, n int) *ListSnapshot {
+	tb.Helper()
+	var b ListBuilder
+	b.Grow(Block, n)
+	for i := 0; i < n; i++ {
+		// Spread the numbers the way a real list would be: Japanese
+		// mobiles and US numbers.
+		if err := b.Add(Entry{Kind: Block, Number: fmt.Sprintf("+8190%08d", i*7%100000000)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return b.Build()
+}
+
+func benchmarkListLookup(b *testing.B, n int) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	snap := buildSnapshot(b, n)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	l := NewLists(snap)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(snap.Len(Block)), "bytes/entry")
+	now := time.Now()
+	numbers := []string{"+819000000007", "+819012345678", "+81312345678", "+819099999999"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l.Lookup(Block, numbers[i%len(numbers)], now)
+	}
+}
+
+func BenchmarkListLookup1M(b *testing.B)  { benchmarkListLookup(b, 1_000_000) }
+func BenchmarkListLookup10M(b *testing.B) { benchmarkListLookup(b, 10_000_000) }
