@@ -1,0 +1,342 @@
+package dialplan
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v6"
+)
+
+// errSubscriptionClosed: the ARI client was closed under a running flow.
+var errSubscriptionClosed = errors.New("ARI event subscription closed")
+
+// hangupGrace is how long a failed request waits for the hangup event
+// that may explain it (a request racing the caller's BYE).
+const hangupGrace = 250 * time.Millisecond
+
+// ariChannel is one call in Stasis. It implements Channel and VarReader
+// over ari/v6. Every REST request runs under the caller's context (the
+// library's HTTP client has no timeout) and returns ErrHangup as soon as
+// gone is closed, which the Stasis front end does on StasisEnd or
+// ChannelHangupRequest.
+type ariChannel struct {
+	chans ari.Channel
+	key   *ari.Key
+	h     *ari.ChannelHandle
+	// did is the extension the call entered Stasis from: the target of
+	// Continue when a Target keeps the DID.
+	did          string
+	gone         <-chan struct{}
+	recordingDir string
+}
+
+var (
+	_ Channel   = (*ariChannel)(nil)
+	_ VarReader = (*ariChannel)(nil)
+)
+
+func newARIChannel(chans ari.Channel, key *ari.Key, did string, gone <-chan struct{}, recordingDir string) *ariChannel {
+	return &ariChannel{
+		chans:        chans,
+		key:          key,
+		h:            chans.Get(key),
+		did:          did,
+		gone:         gone,
+		recordingDir: recordingDir,
+	}
+}
+
+func (c *ariChannel) isGone() bool {
+	select {
+	case <-c.gone:
+		return true
+	default:
+		return false
+	}
+}
+
+// raw runs the blocking request f under ctx. The request keeps running in
+// the background if ctx ends first.
+func (c *ariChannel) raw(ctx context.Context, f func() error) error {
+	if c.isGone() {
+		return ErrHangup
+	}
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-c.gone:
+		return ErrHangup
+	case <-ctx.Done():
+		if c.isGone() {
+			return ErrHangup
+		}
+		return ctx.Err()
+	}
+}
+
+// do runs the channel request f and turns "channel not found" and
+// failures followed at once by a hangup event into ErrHangup.
+func (c *ariChannel) do(ctx context.Context, f func() error) error {
+	err := c.raw(ctx, f)
+	if err == nil || errors.Is(err, ErrHangup) || ctx.Err() != nil {
+		return err
+	}
+	if httpCode(err) == http.StatusNotFound {
+		return fmt.Errorf("%w (%v)", ErrHangup, err)
+	}
+	t := time.NewTimer(hangupGrace)
+	defer t.Stop()
+	select {
+	case <-c.gone:
+		return fmt.Errorf("%w (%v)", ErrHangup, err)
+	case <-t.C:
+		return err
+	}
+}
+
+// httpCode returns the HTTP status of an ARI request error, or 0.
+func httpCode(err error) int {
+	var re interface{ Code() int }
+	if errors.As(err, &re) {
+		return re.Code()
+	}
+	return 0
+}
+
+// Get reads a variable or dialplan function. Asterisk answers 404 for an
+// unset variable and 500 for a function with nothing to read (a missing
+// PJSIP header); both are reported as absent. The name is URL-escaped:
+// ari/v6 pastes it into the query string as is.
+func (c *ariChannel) Get(ctx context.Context, name string) (string, bool, error) {
+	var v string
+	err := c.raw(ctx, func() error {
+		var err error
+		v, err = c.chans.GetVariable(c.key, url.QueryEscape(name))
+		return err
+	})
+	switch code := httpCode(err); {
+	case err == nil:
+		return v, true, nil
+	case code == http.StatusNotFound || code == http.StatusInternalServerError:
+		return "", false, nil
+	default:
+		return "", false, err
+	}
+}
+
+// Answer implements Channel.
+func (c *ariChannel) Answer(ctx context.Context) error {
+	return c.do(ctx, c.h.Answer)
+}
+
+// SetVars implements Channel. Variables are set one request each, in name
+// order.
+func (c *ariChannel) SetVars(ctx context.Context, vars map[string]string) error {
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		v := vars[k]
+		if err := c.do(ctx, func() error { return c.h.SetVariable(k, v) }); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// Continue implements Channel.
+func (c *ariChannel) Continue(ctx context.Context, t Target) error {
+	ext := t.Extension
+	if ext == "" {
+		ext = c.did
+	}
+	prio := t.Priority
+	if prio <= 0 {
+		prio = 1
+	}
+	return c.do(ctx, func() error { return c.h.Continue(t.Context, ext, prio) })
+}
+
+// Hangup implements Channel.
+func (c *ariChannel) Hangup(ctx context.Context, cause Cause) error {
+	return c.do(ctx, func() error { return c.chans.Hangup(c.key, string(cause)) })
+}
+
+// Play implements Channel.
+func (c *ariChannel) Play(ctx context.Context, sounds ...string) error {
+	_, err := c.play(ctx, sounds, false, 0)
+	return err
+}
+
+// PlayAndRead implements Channel.
+func (c *ariChannel) PlayAndRead(ctx context.Context, sounds []string, timeout time.Duration) (string, error) {
+	return c.play(ctx, sounds, true, timeout)
+}
+
+// mediaURI turns a sound name into an ARI media URI.
+func mediaURI(s string) string {
+	if i := strings.IndexByte(s, ':'); i > 0 && !strings.Contains(s[:i], "/") {
+		return s // already sound:, digits:, recording:, tone:, ...
+	}
+	return "sound:" + s
+}
+
+// play plays sounds as one playback and waits for PlaybackFinished (the
+// events are keyed by the playback, so the subscription is on the staged
+// playback handle). With read it also watches the channel's DTMF and
+// returns the first digit, stopping the prompt, or "" when timeout passes
+// after the prompt without a key.
+func (c *ariChannel) play(ctx context.Context, sounds []string, read bool, timeout time.Duration) (string, error) {
+	uris := make([]string, len(sounds))
+	for i, s := range sounds {
+		uris[i] = mediaURI(s)
+	}
+	ph, err := c.h.StagePlay(newID("callscreen-pb-"), uris...)
+	if err != nil {
+		return "", fmt.Errorf("stage playback: %w", err)
+	}
+	fin := ph.Subscribe(ari.Events.PlaybackFinished)
+	defer fin.Cancel()
+	var dtmfC <-chan ari.Event
+	if read {
+		dtmf := c.h.Subscribe(ari.Events.ChannelDtmfReceived)
+		defer dtmf.Cancel()
+		dtmfC = dtmf.Events()
+	}
+	if err := c.do(ctx, ph.Exec); err != nil {
+		return "", fmt.Errorf("start playback: %w", err)
+	}
+	finC := fin.Events()
+	var wait <-chan time.Time
+	for {
+		select {
+		case e, ok := <-finC:
+			if !ok {
+				return "", errSubscriptionClosed
+			}
+			if pf, _ := e.(*ari.PlaybackFinished); pf != nil && pf.Playback.State == "failed" {
+				return "", fmt.Errorf("playback of %s failed", strings.Join(uris, ", "))
+			}
+			if !read {
+				return "", nil
+			}
+			finC = nil
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			wait = t.C
+		case e, ok := <-dtmfC:
+			if !ok {
+				return "", errSubscriptionClosed
+			}
+			d, _ := e.(*ari.ChannelDtmfReceived)
+			if d == nil || d.Digit == "" {
+				continue
+			}
+			if finC != nil {
+				// Interrupt the prompt; it may just have ended (404).
+				_ = c.raw(ctx, ph.Stop)
+			}
+			return d.Digit, nil
+		case <-wait:
+			return "", nil
+		case <-c.gone:
+			return "", ErrHangup
+		case <-ctx.Done():
+			if c.isGone() {
+				return "", ErrHangup
+			}
+			stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = c.raw(stop, ph.Stop)
+			cancel()
+			return "", ctx.Err()
+		}
+	}
+}
+
+// RecordName implements Channel: a beep, then up to max of the caller's
+// voice (ended early by 2 s of silence or any key) into the recording
+// directory as name.wav.
+func (c *ariChannel) RecordName(ctx context.Context, name string, max time.Duration) (string, error) {
+	name = recordingName(name)
+	max = maxDuration(max, time.Second)
+	lr, err := c.h.StageRecord(name, &ari.RecordingOptions{
+		Format:      "wav",
+		MaxDuration: max,
+		MaxSilence:  2 * time.Second,
+		Exists:      "overwrite",
+		Beep:        true,
+		Terminate:   "any",
+	})
+	if err != nil {
+		return "", fmt.Errorf("stage recording: %w", err)
+	}
+	sub := lr.Subscribe(ari.Events.RecordingFinished, ari.Events.RecordingFailed)
+	defer sub.Cancel()
+	if err := c.do(ctx, lr.Exec); err != nil {
+		return "", fmt.Errorf("start recording: %w", err)
+	}
+	guard := time.NewTimer(max + 3*time.Second)
+	defer guard.Stop()
+	for {
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				return "", errSubscriptionClosed
+			}
+			switch e := e.(type) {
+			case *ari.RecordingFinished:
+				return path.Join(c.recordingDir, name), nil
+			case *ari.RecordingFailed:
+				return "", fmt.Errorf("recording %s failed: %s", name, e.Recording.Cause)
+			}
+		case <-guard.C:
+			_ = c.raw(ctx, lr.Stop)
+			return "", fmt.Errorf("recording %s did not finish within %s", name, max+3*time.Second)
+		case <-c.gone:
+			return "", ErrHangup
+		case <-ctx.Done():
+			if c.isGone() {
+				return "", ErrHangup
+			}
+			return "", ctx.Err()
+		}
+	}
+}
+
+func maxDuration(d, floor time.Duration) time.Duration {
+	if d < floor {
+		return floor
+	}
+	return d
+}
+
+// recordingName makes name safe as an ARI recording name and file name.
+func recordingName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	return string(b)
+}
+
+// newID returns prefix followed by 16 random base32 characters.
+func newID(prefix string) string {
+	return prefix + rand.Text()[:16]
+}
