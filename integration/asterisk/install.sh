@@ -21,6 +21,8 @@
 #   CALLSCREEN_DEBIAN_MIRROR  mirror (default http://deb.debian.org/debian)
 #   CALLSCREEN_SUITE          suite (default sid; Asterisk 22 is not in bookworm/trixie)
 #   CALLSCREEN_REBUILD=1      discard the cached chroot and build a new one
+#   CALLSCREEN_CHROOT_EXTRA   more packages for the chroot, space-separated
+#                             (only used when the chroot is (re)built)
 set -euo pipefail
 
 ROOT=${CALLSCREEN_ASTERISK_ROOT:-/var/cache/callscreen/asterisk-sid}
@@ -28,7 +30,7 @@ MIRROR=${CALLSCREEN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=${CALLSCREEN_SUITE:-sid}
 # asterisk-core-sounds-en-gsm: the English core prompts (digits/N, vm-*,
 # beep, privacy-*). GSM is enough for 8 kHz telephony; no wav variant needed.
-CHROOT_PACKAGES=(asterisk asterisk-core-sounds-en-gsm)
+CHROOT_PACKAGES=(asterisk asterisk-core-sounds-en-gsm ${CALLSCREEN_CHROOT_EXTRA:-})
 HOST_PACKAGES=(debootstrap sip-tester)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -72,40 +74,46 @@ umount_under() {
 	local d=$1 m
 	[[ -d $d ]] || return 0
 	d=$(cd "$d" && pwd -P)
-	awk '{print $2}' /proc/mounts | grep -E "^${d}(/|$)" | sort -r | while read -r m; do
+	{ awk '{print $2}' /proc/mounts | grep -E "^${d}(/|$)" || true; } | sort -r | while read -r m; do
 		umount -l "$m" || true
 	done
+	return 0
 }
 
-# explain_failure LOG: name the package(s) that broke a debootstrap run.
+# explain_failure LOG DIR: name the package(s) that broke a debootstrap
+# run. Best effort: never fails itself.
 explain_failure() {
 	local logf=$1 dlog="$2/debootstrap/debootstrap.log" pk
-	if [[ -f $dlog ]]; then
-		pk=$(grep -oE "(Couldn't find package|E: Unable to locate package|Failure while (un)?packing required packages|dpkg: error processing (package|archive)) [^ ]+" "$dlog" "$logf" 2>/dev/null | awk '{print $NF}' | sort -u | tr '\n' ' ')
-	else
-		pk=$(grep -oE "(Couldn't find package|Failure trying to run|Couldn't download package) [^ ]+" "$logf" 2>/dev/null | awk '{print $NF}' | sort -u | tr '\n' ' ')
-	fi
-	grep -E "^(E|W): " "$logf" | tail -n 5 >&2 || true
+	pk=$(cat "$logf" "$dlog" 2>/dev/null |
+		grep -oE "(Couldn't find these debs|Couldn't find package|Unable to locate package|Failure trying to run|Couldn't download package|dpkg: error processing (package|archive)|E: Package '?)[:]? *[^ ]+( [^ ]+)*" |
+		sed -E "s/^(Couldn't find these debs|Couldn't find package|Unable to locate package|Failure trying to run|Couldn't download package|dpkg: error processing (package|archive)|E: Package '?):? *//" |
+		tr ' ' '\n' | grep -vE '^$' | sort -u | tr '\n' ' ') || true
+	{ grep -E "^(E|W): " "$logf" | tail -n 5 >&2; } 2>/dev/null || true
 	[[ -n ${pk:-} ]] && log "failing package(s): $pk"
-	[[ -f $dlog ]] && { log "tail of $dlog:"; tail -n 15 "$dlog" >&2; }
+	if [[ -f $dlog ]]; then log "tail of $dlog:"; tail -n 15 "$dlog" >&2 || true; fi
+	return 0
 }
 
 if [[ ${CALLSCREEN_REBUILD:-0} == 1 ]] || ! chroot_ok "$ROOT"; then
 	mkdir -p "$(dirname "$ROOT")"
 	tmp="$ROOT.build.$$"
 	umount_under "$tmp"; rm -rf "$tmp"
-	trap 'umount_under "$tmp"; rm -rf "$tmp"' EXIT
+	trap 'umount_under "$tmp" || true; rm -rf "$tmp" "$tmp.log"' EXIT
 	includes=$(IFS=,; echo "${CHROOT_PACKAGES[*]}")
 	log "building $SUITE chroot with $includes in $tmp (about 90 s, about 500 MB)"
 	start=$(date +%s)
 	if ! debootstrap --variant=minbase --include="$includes" "$SUITE" "$tmp" "$MIRROR" >"$tmp.log" 2>&1; then
 		explain_failure "$tmp.log" "$tmp"
-		die "debootstrap of $SUITE failed; full log in $tmp.log"
+		cp "$tmp.log" "$ROOT.failed.log" 2>/dev/null || true
+		rm -f "$tmp.log"
+		die "debootstrap of $SUITE failed; full log in $ROOT.failed.log"
 	fi
 	# Package sanity: each requested package must be installed, by name.
 	for p in "${CHROOT_PACKAGES[@]}"; do
-		chroot "$tmp" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			die "chroot package '$p' is not installed after debootstrap; see $tmp.log"
+		chroot "$tmp" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || {
+			cp "$tmp.log" "$ROOT.failed.log" 2>/dev/null || true
+			die "chroot package '$p' is not installed after debootstrap; see $ROOT.failed.log"
+		}
 	done
 	chroot_ok "$tmp" || die "asterisk -V does not run inside the new chroot ($tmp)"
 	# Swap atomically-enough: old chroot aside, new one in, old one removed.
@@ -115,7 +123,7 @@ if [[ ${CALLSCREEN_REBUILD:-0} == 1 ]] || ! chroot_ok "$ROOT"; then
 	fi
 	mv "$tmp" "$ROOT"
 	trap - EXIT
-	rm -rf "$ROOT.old.$$" "$tmp.log"
+	rm -rf "$ROOT.old.$$" "$tmp.log" "$ROOT.failed.log"
 	log "chroot built in $(($(date +%s) - start)) s: $(chroot "$ROOT" /usr/sbin/asterisk -V)"
 else
 	log "reusing $ROOT: $(chroot "$ROOT" /usr/sbin/asterisk -V)"
@@ -124,12 +132,18 @@ fi
 # --- 3. callscreen prompts --------------------------------------------------
 # Debian's asterisk has astdatadir=/usr/share/asterisk, so sound:callscreen/x
 # for language en resolves to /usr/share/asterisk/sounds/en/callscreen/x.wav.
+# sounds/en is an absolute symlink (via /etc/alternatives) that only resolves
+# inside the chroot, so resolve it there.
 for lang in en ja; do
 	src="$SOUNDS_SRC/$lang"
 	[[ -d $src ]] || continue
-	dst="$ROOT/usr/share/asterisk/sounds/$lang/callscreen"
-	mkdir -p "$dst"
-	cp -u "$src"/*.wav "$dst"/ 2>/dev/null || true
+	base=$(chroot "$ROOT" readlink -m "/usr/share/asterisk/sounds/$lang")
+	mkdir -p "$ROOT$base/callscreen"
+	cp -u "$src"/*.wav "$ROOT$base/callscreen/"
+	if [[ -d $src/digits ]]; then
+		mkdir -p "$ROOT$base/digits"
+		cp -u "$src"/digits/*.wav "$ROOT$base/digits/"
+	fi
 done
 
 echo "$ROOT"
