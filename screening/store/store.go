@@ -1,0 +1,323 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrNotFound is returned (wrapped) when a requested row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// busyTimeout is how long a connection waits for another connection (or
+// another process, such as the CLI importing a list while the server runs)
+// to release the write lock before failing with SQLITE_BUSY.
+const busyTimeout = 5 * time.Second
+
+// Store is the SQLite-backed store of the lists and the call log. It is safe
+// for concurrent use.
+//
+// Writes go through a single connection (SQLite admits one writer at a time;
+// serialising them in the process avoids lock contention and retries), reads
+// through a small pool of read-only connections that WAL mode lets run
+// alongside the writer.
+type Store struct {
+	path string
+	w    *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
+	r    *sql.DB // read-only connections
+}
+
+// Open opens the SQLite database at path, creating it when it does not exist,
+// and brings its schema up to date. The directory must exist and be
+// writable: SQLite keeps the write-ahead log beside the database file.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store: open: empty database path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("store: open %s: want a file path", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := checkWritable(abs); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+
+	w, err := sql.Open("sqlite", dsn(abs, url.Values{
+		"_busy_timeout": {strconv.FormatInt(busyTimeout.Milliseconds(), 10)},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"},
+		"_foreign_keys": {"1"},
+		"_txlock":       {"immediate"},
+		"_error_rc":     {"1"},
+		"_pragma": {
+			"journal_size_limit(67108864)", // shrink the WAL back to 64 MiB after a large import
+		},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, w, migrations); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+
+	r, err := sql.Open("sqlite", dsn(abs, url.Values{
+		"_busy_timeout": {strconv.FormatInt(busyTimeout.Milliseconds(), 10)},
+		"_query_only":   {"1"},
+		"_error_rc":     {"1"},
+	}))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	n := min(max(runtime.GOMAXPROCS(0), 2), 8)
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return &Store{path: abs, w: w, r: r}, nil
+}
+
+// dsn builds a SQLite URI for the file at abs. The URI form escapes any '?'
+// or '#' in the path, which a plain file name passed to the driver would
+// misread as the start of its parameters.
+func dsn(abs string, params url.Values) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), OmitHost: true}
+	return u.String() + "?" + params.Encode()
+}
+
+// checkWritable reports, in the operating system's words, why the database
+// at abs could not be opened for writing. SQLite's own message for all of
+// these cases is "unable to open database file".
+func checkWritable(abs string) error {
+	dir := filepath.Dir(abs)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("directory %s does not exist", dir)
+		}
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not a database file", abs)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("database file is not writable: %w", err)
+	}
+	f.Close()
+	// The -wal and -shm files are created beside the database.
+	probe, err := os.CreateTemp(dir, ".callscreen-probe-*")
+	if err != nil {
+		return fmt.Errorf("directory %s is not writable (SQLite needs it for the write-ahead log): %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database. A LogWriter using the store must be closed
+// first.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// IntegrityCheck runs SQLite's integrity check over the whole database and
+// returns an error describing the first problems it finds.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check(20)")
+	if err != nil {
+		return fmt.Errorf("store: integrity check: %w", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("store: integrity check: %w", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: integrity check: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store: integrity check failed: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Backup writes a consistent, compacted copy of the database to dest (which
+// must not exist) while the store stays in use.
+func (s *Store) Backup(ctx context.Context, dest string) error {
+	if _, err := os.Stat(dest); err == nil {
+		return fmt.Errorf("store: backup: %s already exists", dest)
+	}
+	if _, err := s.w.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
+		return fmt.Errorf("store: backup to %s: %w", dest, err)
+	}
+	return nil
+}
+
+// migrations is the schema, one numbered file per step: NNNN_name.sql.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// A migration is one schema step. Version N is recorded in PRAGMA
+// user_version once the step has been applied.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations holds the embedded schema steps in order; it is never modified.
+var migrations = mustLoadMigrations(migrationFiles, "migrations")
+
+func mustLoadMigrations(fsys fs.FS, dir string) []migration {
+	ms, err := loadMigrations(fsys, dir)
+	if err != nil {
+		panic(err) // the embedded files are part of the program
+	}
+	return ms
+}
+
+// loadMigrations reads NNNN_name.sql files and checks that they are numbered
+// 1, 2, 3, ... without gaps.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	names, err := fs.Glob(fsys, path.Join(dir, "*.sql"))
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		if !ok {
+			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", base)
+		}
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", base)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: want version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the steps of ms that the database has not seen yet, each
+// in its own transaction together with the new user_version, so that a
+// step is applied exactly once even when two processes open the database
+// at the same time.
+func migrate(ctx context.Context, db *sql.DB, ms []migration) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade callscreen", v, len(ms))
+	}
+	for _, m := range ms[v:] {
+		if err := applyMigration(ctx, db, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migration %s: %w", m.name, err)
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("migration %s: %w", m.name, err)
+	}
+	if v >= m.version {
+		return nil // another process got there first
+	}
+	if v != m.version-1 {
+		return fmt.Errorf("migration %s: database is at version %d", m.name, v)
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("migration %s: %w", m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version)); err != nil {
+		return fmt.Errorf("migration %s: %w", m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %s: %w", m.name, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the database's schema version (PRAGMA user_version).
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return v, nil
+}
+
+// nanos converts t to the stored form: Unix nanoseconds, or NULL for the
+// zero time.
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// fromNanos converts a stored time back; NULL becomes the zero time.
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
