@@ -3,6 +3,7 @@ module github.com/callscreen/callscreen
 go 1.26.8
 
 require (
+	github.com/CyCoreSystems/agi v0.6.4
 	github.com/CyCoreSystems/ari/v6 v6.0.0-20251024161400-681c62bc07e7
 	github.com/go-viper/mapstructure/v2 v2.4.0
 	github.com/nyaruka/phonenumbers v1.8.1
@@ -14,7 +15,6 @@ require (
 )
 
 require (
-	github.com/CyCoreSystems/agi v0.6.4 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect

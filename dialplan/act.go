@@ -40,7 +40,8 @@ type ActOptions struct {
 	// Logger receives the few problems Act handles itself (a failed name
 	// recording); nil discards them.
 	Logger *slog.Logger
-	// Digit returns the challenge digit, 1 to 9; nil draws it from the
+	// Digit returns the challenge digit; nil draws it at random from the
+	// profile's challenge.digits (1 to 9 when that is empty) with the
 	// process's randomly seeded generator.
 	Digit func() int
 	// Now is the clock; nil means time.Now.
@@ -58,7 +59,7 @@ func Act(ctx context.Context, ch Channel, v screening.Verdict, p Profile, o ActO
 		a.o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if a.o.Digit == nil {
-		a.o.Digit = func() int { return 1 + rand.IntN(9) }
+		a.o.Digit = func() int { return drawDigit(p.Challenge.Digits) }
 	}
 	if a.o.Now == nil {
 		a.o.Now = time.Now
@@ -99,6 +100,15 @@ func Act(ctx context.Context, ch Channel, v screening.Verdict, p Profile, o ActO
 		return res
 	}
 	return a.failOpen(ctx, res, err)
+}
+
+// drawDigit returns a random digit from set, or from 1 to 9 when set is
+// empty.
+func drawDigit(set string) int {
+	if set == "" {
+		set = "123456789"
+	}
+	return int(set[rand.IntN(len(set))] - '0')
 }
 
 // actor holds one run of Act.

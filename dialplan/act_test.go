@@ -304,3 +304,30 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 }
+
+func TestDrawDigit(t *testing.T) {
+	for _, set := range []string{"", "23456789", "7", "09"} {
+		seen := map[int]bool{}
+		for i := 0; i < 2000; i++ {
+			d := drawDigit(set)
+			want := set
+			if want == "" {
+				want = "123456789"
+			}
+			if !strings.ContainsRune(want, rune('0'+d)) {
+				t.Fatalf("drawDigit(%q) = %d, not in the set", set, d)
+			}
+			seen[d] = true
+		}
+		if want := max(len(set), 9*btoi(set == "")); len(seen) != want {
+			t.Errorf("drawDigit(%q) drew %d distinct digits in 2000 tries, want %d", set, len(seen), want)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -22,6 +22,11 @@ var errSubscriptionClosed = errors.New("ARI event subscription closed")
 // that may explain it (a request racing the caller's BYE).
 const hangupGrace = 250 * time.Millisecond
 
+// requestGrace is how long a request in flight when the channel leaves
+// Stasis may still answer: its own success (continue, hangup) is what made
+// the channel leave.
+const requestGrace = time.Second
+
 // ariChannel is one call in Stasis. It implements Channel and VarReader
 // over ari/v6. Every REST request runs under the caller's context (the
 // library's HTTP client has no timeout) and returns ErrHangup as soon as
@@ -75,12 +80,25 @@ func (c *ariChannel) raw(ctx context.Context, f func() error) error {
 	case err := <-done:
 		return err
 	case <-c.gone:
-		return ErrHangup
 	case <-ctx.Done():
-		if c.isGone() {
-			return ErrHangup
+		if !c.isGone() {
+			return ctx.Err()
 		}
-		return ctx.Err()
+	}
+	// The channel left Stasis or is being hung up. The request itself may
+	// be what did it: a successful continue or hangup makes Asterisk send
+	// StasisEnd, which can arrive on the websocket before the request's
+	// own answer. That answer, when it comes at once, says what happened.
+	t := time.NewTimer(requestGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("%w (%v)", ErrHangup, err)
+	case <-t.C:
+		return ErrHangup
 	}
 }
 

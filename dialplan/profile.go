@@ -74,6 +74,10 @@ type ChallengeConfig struct {
 	RecordName bool `mapstructure:"record_name" json:"record_name"`
 	// MaxName is the longest name recording. [3s]
 	MaxName time.Duration `mapstructure:"max_name" json:"max_name"`
+	// Digits is the set the digit asked for is drawn from, at random for
+	// every attempt. Leaving out 1 keeps "press 1" auto-responders from
+	// passing by luck. [23456789]
+	Digits string `mapstructure:"digits" json:"digits"`
 }
 
 // Profile is the Asterisk side of a profile: where calls go and what is
@@ -119,6 +123,7 @@ func DefaultProfile() Profile {
 			Fallback: FallbackVoicemail,
 			Remember: 720 * time.Hour,
 			MaxName:  3 * time.Second,
+			Digits:   "23456789",
 		},
 		HangupContext: "callscreen-hangup",
 	}
@@ -149,6 +154,10 @@ func (p *Profile) Validate(name string) error {
 		if t.t.Priority < 0 {
 			bad(t.name+".priority", "%d is negative", t.t.Priority)
 		}
+	}
+
+	if d := p.Challenge.Digits; d == "" || strings.Trim(d, "0123456789") != "" {
+		bad("challenge.digits", "%q must be one or more of the digits 0-9", d)
 	}
 
 	if l := p.Prompts.Language; l != "" && !languageCode(l) {

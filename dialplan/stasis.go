@@ -425,8 +425,14 @@ func callOf(st *ari.StasisStart) call {
 
 // profile returns the Asterisk side of the named profile.
 func (s *Stasis) profile(name string) Profile {
-	if s.o.Profiles != nil && name != "" {
-		if p, ok := s.o.Profiles(name); ok {
+	return lookupProfile(s.o.Profiles, name)
+}
+
+// lookupProfile returns the profile profiles knows by name, or
+// DefaultProfile().
+func lookupProfile(profiles func(string) (Profile, bool), name string) Profile {
+	if profiles != nil && name != "" {
+		if p, ok := profiles(name); ok {
 			return p
 		}
 	}
@@ -548,14 +554,19 @@ func (s *Stasis) watchHangup(ctx context.Context, cl ari.Client, key *ari.Key, g
 
 // remember puts the caller who passed a challenge on the allow list.
 func (s *Stasis) remember(ctx context.Context, log *slog.Logger, v screening.Verdict, p Profile) {
-	if s.o.Rememberer == nil || p.Challenge.Remember <= 0 {
+	rememberCaller(ctx, s.o.Rememberer, log, s.o.Now(), v, p)
+}
+
+// rememberCaller puts the caller who passed a challenge on r's allow list
+// for the profile's challenge.remember.
+func rememberCaller(ctx context.Context, r Rememberer, log *slog.Logger, now time.Time, v screening.Verdict, p Profile) {
+	if r == nil || p.Challenge.Remember <= 0 {
 		return
 	}
 	if err := screening.ValidateEntryNumber(v.Caller); err != nil {
 		log.DebugContext(ctx, "challenge passed by a caller without an E.164 number; not remembered", "err", err)
 		return
 	}
-	now := s.o.Now()
 	e := screening.Entry{
 		Kind:    screening.Allow,
 		Number:  v.Caller,
@@ -566,7 +577,7 @@ func (s *Stasis) remember(ctx context.Context, log *slog.Logger, v screening.Ver
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := s.o.Rememberer.Remember(ctx, e); err != nil {
+	if err := r.Remember(ctx, e); err != nil {
 		log.WarnContext(ctx, "cannot remember the caller who passed the challenge", "number", v.Caller, "err", err)
 	}
 }

@@ -1,0 +1,394 @@
+package dialplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callscreen/callscreen/screening"
+)
+
+// DefaultFastAGIAddr is where the shipped dialplan expects the FastAGI
+// server: AGI(agi://127.0.0.1:4573/screen?profile=<p>).
+const DefaultFastAGIAddr = "127.0.0.1:4573"
+
+// FastAGIScript is the one script the FastAGI server serves.
+const FastAGIScript = "screen"
+
+// FastAGIOptions configures FastAGI. Evaluator is required; everything
+// else has a default.
+type FastAGIOptions struct {
+	Evaluator Evaluator
+	// Profiles returns the Asterisk side of a profile by name; nil, or a
+	// name it does not know, means DefaultProfile().
+	Profiles func(name string) (Profile, bool)
+	// Recorder receives one record per call; nil discards them.
+	Recorder Recorder
+	// Rememberer receives an allow entry for each caller who passes a
+	// challenge; nil forgets them.
+	Rememberer Rememberer
+	// Logger is the logger; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// ReadTimeout bounds reading the AGI environment after a connection
+	// is accepted; a peer that sends none in time is disconnected. [2s]
+	ReadTimeout time.Duration
+	// CallTimeout is the hard deadline of one call in callscreen, prompts
+	// included; after it the call is continued to its ring target. [60s]
+	CallTimeout time.Duration
+	// GatherTimeout bounds reading the facts. [500ms]
+	GatherTimeout time.Duration
+	// DrainTimeout is how long Serve waits for calls in flight after its
+	// context is cancelled before failing them open. [10s]
+	DrainTimeout time.Duration
+	// RecordingDir is where name recordings are written, as Asterisk
+	// sees it. [/var/spool/asterisk/recording]
+	RecordingDir string
+}
+
+// FastAGI is the FastAGI front end: it screens every call the dialplan
+// hands to AGI(agi://host:4573/screen?profile=<p>) and leaves the verdict
+// in channel variables for the dialplan to carry out (see VarAction,
+// VarContext, VarHangupCause).
+type FastAGI struct {
+	o   FastAGIOptions
+	log *slog.Logger
+
+	mu       sync.Mutex
+	inflight int
+	idle     chan struct{} // closed when inflight drops to 0, while draining
+	draining bool
+}
+
+// NewFastAGI returns a FastAGI server with opts, defaults filled in.
+func NewFastAGI(opts FastAGIOptions) *FastAGI {
+	o := opts
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defDur(&o.ReadTimeout, 2*time.Second)
+	defDur(&o.CallTimeout, 60*time.Second)
+	defDur(&o.GatherTimeout, 500*time.Millisecond)
+	defDur(&o.DrainTimeout, 10*time.Second)
+	if o.RecordingDir == "" {
+		o.RecordingDir = "/var/spool/asterisk/recording"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &FastAGI{o: o, log: o.Logger}
+}
+
+// Serve accepts FastAGI sessions on ln and screens each in its own
+// goroutine until ctx is cancelled. The caller listens (so that a port
+// clash fails start-up); Serve closes ln when it returns. On
+// cancellation it keeps accepting but screens no new call (each is
+// continued straight to its ring target), waits up to DrainTimeout for
+// calls in flight, fails the rest open, closes ln and returns nil. It
+// returns an error for unusable options or when ln fails. Call it once.
+func (a *FastAGI) Serve(ctx context.Context, ln net.Listener) error {
+	if a.o.Evaluator == nil {
+		ln.Close()
+		return errors.New("dialplan: FastAGIOptions.Evaluator is required")
+	}
+	calls, cancelCalls := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCalls()
+
+	acceptErr := make(chan error, 1)
+	go func() { acceptErr <- a.accept(calls, ln) }()
+	a.log.InfoContext(ctx, "FastAGI listening", "addr", ln.Addr().String())
+
+	var err error
+	select {
+	case <-ctx.Done():
+		a.log.InfoContext(ctx, "shutting down; new FastAGI calls ring unscreened", "in_flight", a.count())
+	case err = <-acceptErr:
+		err = fmt.Errorf("FastAGI listener: %w", err)
+		a.log.ErrorContext(ctx, "FastAGI listener failed; failing calls in flight open", "err", err)
+	}
+	a.drainCalls(ctx, cancelCalls)
+	ln.Close()
+	if err == nil {
+		<-acceptErr
+	}
+	return err
+}
+
+// drainCalls waits up to DrainTimeout for the calls in flight, then
+// cancels them (they fail open) and waits a little more.
+func (a *FastAGI) drainCalls(ctx context.Context, cancelCalls context.CancelFunc) {
+	idle := a.drain()
+	t := time.NewTimer(a.o.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return
+	case <-t.C:
+	}
+	a.log.WarnContext(ctx, "FastAGI calls still in flight after the drain timeout; failing them open", "in_flight", a.count())
+	cancelCalls()
+	select {
+	case <-idle:
+	case <-time.After(failOpenTimeout + time.Second):
+	}
+}
+
+// accept runs the accept loop until ln is closed. Accept errors other
+// than a closed listener (too many open files, ...) are retried with a
+// capped backoff, as net/http does.
+func (a *FastAGI) accept(calls context.Context, ln net.Listener) error {
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			a.log.WarnContext(calls, "FastAGI accept failed; retrying", "retry_in", backoff, "err", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		a.start(calls, conn)
+	}
+}
+
+// start hands one connection to its own goroutine: nothing read from a
+// peer may hold up the accept loop.
+func (a *FastAGI) start(calls context.Context, conn net.Conn) {
+	a.mu.Lock()
+	draining := a.draining
+	a.inflight++
+	a.mu.Unlock()
+	go func() {
+		defer a.done()
+		a.serveConn(calls, conn, draining)
+	}()
+}
+
+func (a *FastAGI) done() {
+	a.mu.Lock()
+	a.inflight--
+	if a.inflight == 0 && a.idle != nil {
+		close(a.idle)
+		a.idle = nil
+	}
+	a.mu.Unlock()
+}
+
+// drain marks the server as draining and returns a channel closed when
+// no call is in flight.
+func (a *FastAGI) drain() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.draining = true
+	ch := make(chan struct{})
+	if a.inflight == 0 {
+		close(ch)
+	} else {
+		a.idle = ch
+	}
+	return ch
+}
+
+func (a *FastAGI) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inflight
+}
+
+// agiRequest is what the AGI environment says about a call.
+type agiRequest struct {
+	script, profile string
+	id, channel     string
+	number, name    string
+	did             string
+}
+
+// maxProfileName bounds a profile name taken from the request.
+const maxProfileName = 64
+
+// parseAGIRequest reads the request from the AGI environment. The
+// profile is the "profile" query parameter of the script
+// (agi_network_script "screen?profile=x"), else the first AGI argument.
+// ok is false when the environment is not Asterisk's.
+func parseAGIRequest(env map[string]string) (r agiRequest, ok bool) {
+	if env["agi_request"] == "" && env["agi_channel"] == "" {
+		return r, false
+	}
+	script, query, _ := strings.Cut(env["agi_network_script"], "?")
+	r.script = strings.Trim(script, "/")
+	q, _ := url.ParseQuery(query) // what parses is kept
+	r.profile = q.Get("profile")
+	if r.profile == "" {
+		r.profile = env["agi_arg_1"]
+	}
+	r.profile = truncate(r.profile, maxProfileName)
+	r.id = truncate(env["agi_uniqueid"], maxFact)
+	r.channel = truncate(env["agi_channel"], maxFact)
+	r.did = truncate(env["agi_extension"], maxFact)
+	// Asterisk writes "unknown" for a caller ID that is not set; leave it
+	// to Gather, which reads CALLERID() and so sees the same as ARI.
+	if v := env["agi_callerid"]; v != "unknown" {
+		r.number = truncate(v, maxFact)
+	}
+	if v := env["agi_calleridname"]; v != "unknown" {
+		r.name = truncate(v, maxFact)
+	}
+	return r, true
+}
+
+// serveConn runs one FastAGI session. Every session that reaches Asterisk
+// ends with SCREEN_ACTION set (ring when callscreen failed), so that the
+// dialplan never waits on a verdict that will not come.
+func (a *FastAGI) serveConn(calls context.Context, conn net.Conn, draining bool) {
+	defer conn.Close()
+	start := a.o.Now()
+	log := a.log.With("remote", conn.RemoteAddr().String())
+	ch, env, err := openAGI(conn, a.o.ReadTimeout, a.o.RecordingDir)
+	if err != nil {
+		// Port scanners and health checks connect and send nothing.
+		log.DebugContext(calls, "FastAGI connection without an AGI environment; closed", "err", err)
+		return
+	}
+	req, ok := parseAGIRequest(env)
+	if !ok {
+		log.WarnContext(calls, "FastAGI connection did not send an Asterisk AGI environment; closed", "keys", len(env))
+		return
+	}
+	if req.id == "" {
+		req.id = newID("callscreen-agi-")
+	}
+	ch.did = req.did
+	log = log.With("call", req.id, "caller", req.number, "profile", req.profile, "channel", req.channel)
+	defer a.ensureAction(calls, log, ch)
+
+	switch {
+	case req.script != FastAGIScript:
+		log.WarnContext(calls, "unknown FastAGI script; the call rings unscreened", "script", req.script, "want", FastAGIScript)
+		return
+	case draining:
+		a.passThrough(calls, log, ch, req, start, "callscreen stopping")
+		return
+	}
+	a.screen(calls, log, ch, req, start)
+}
+
+// ensureAction sets SCREEN_ACTION=ring when nothing set an action: the
+// dialplan then rings (fail open).
+func (a *FastAGI) ensureAction(calls context.Context, log *slog.Logger, ch *agiChannel) {
+	if ch.actionSet.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls), failOpenTimeout)
+	defer cancel()
+	if err := ch.SetVars(ctx, map[string]string{VarAction: string(screening.Ring)}); err != nil {
+		log.DebugContext(ctx, "cannot set SCREEN_ACTION=ring; the dialplan fails open by itself", "err", err)
+	}
+}
+
+// profile returns the Asterisk side of the named profile.
+func (a *FastAGI) profile(name string) Profile {
+	return lookupProfile(a.o.Profiles, name)
+}
+
+// passThrough continues a call to its ring target without screening it.
+func (a *FastAGI) passThrough(calls context.Context, log *slog.Logger, ch *agiChannel, req agiRequest, start time.Time, why string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls), failOpenTimeout)
+	defer cancel()
+	p := a.profile(req.profile)
+	rec := screening.Record{
+		ID: req.id, Time: start, Mode: screening.ModeAGI,
+		Facts:   screening.Facts{ID: req.id, Time: start, Number: req.number, Name: req.name, Called: req.did},
+		Verdict: screening.Verdict{CallID: req.id, Profile: req.profile, Action: screening.Ring, Enforced: screening.Ring, Reason: why},
+		Taken:   screening.Ring, Outcome: screening.OutcomeRang, Detail: why,
+	}
+	err := ch.SetVars(ctx, verdictVars(&rec.Verdict, screening.Ring))
+	if err == nil {
+		err = ch.Continue(ctx, p.Targets.Ring)
+	}
+	if err != nil {
+		rec.Outcome, rec.Detail = screening.OutcomeError, why+"; continue: "+err.Error()
+		log.ErrorContext(ctx, "cannot continue call", "err", err)
+	}
+	rec.Handling = a.o.Now().Sub(start)
+	a.write(rec)
+}
+
+// screen screens one call: gather, evaluate, act, remember, record. It
+// mirrors Stasis.handle, so that the call log cannot tell the modes apart
+// except by Mode.
+func (a *FastAGI) screen(calls context.Context, log *slog.Logger, ch *agiChannel, req agiRequest, start time.Time) {
+	ctx, cancel := context.WithTimeout(calls, a.o.CallTimeout)
+	defer cancel()
+
+	rec := screening.Record{ID: req.id, Time: start, Mode: screening.ModeAGI}
+	p := a.profile(req.profile)
+	defer func() {
+		// The engine is pure Go and should not panic; if it does, the call
+		// still rings.
+		if r := recover(); r != nil {
+			log.ErrorContext(ctx, "panic while screening; failing open", "panic", r)
+			res := (&actor{ch: ch, v: &rec.Verdict, p: &p}).failOpen(ctx, Result{}, fmt.Errorf("panic: %v", r))
+			rec.Taken, rec.Outcome, rec.Detail = res.Taken, res.Outcome, res.Detail
+			rec.Handling = a.o.Now().Sub(start)
+			a.write(rec)
+		}
+	}()
+
+	facts, err := Gather(ctx, ch, screening.Facts{
+		ID: req.id, Time: start, Number: req.number, Name: req.name, Called: req.did,
+	}, GatherOptions{Timeout: a.o.GatherTimeout})
+	if err != nil {
+		log.DebugContext(ctx, "some facts could not be read", "err", err)
+	}
+	rec.Facts = facts
+
+	t0 := a.o.Now()
+	v := a.o.Evaluator.Evaluate(&facts, req.profile)
+	rec.Decision = a.o.Now().Sub(t0)
+	if v.CallID == "" {
+		v.CallID = req.id
+	}
+	rec.Verdict = v
+	if v.Profile != "" && v.Profile != req.profile {
+		p = a.profile(v.Profile)
+		log = log.With("resolved_profile", v.Profile)
+	}
+
+	res := Act(ctx, ch, v, p, ActOptions{Logger: log, Now: a.o.Now})
+	rec.Taken, rec.Outcome, rec.Detail, rec.AnswerDelay = res.Taken, res.Outcome, res.Detail, res.AnswerDelay
+	rec.Handling = a.o.Now().Sub(start)
+
+	if res.Remember {
+		rememberCaller(ctx, a.o.Rememberer, log, a.o.Now(), v, p)
+	}
+	a.write(rec)
+	lvl := slog.LevelInfo
+	if res.Outcome == screening.OutcomeError {
+		lvl = slog.LevelWarn
+	}
+	log.Log(ctx, lvl, "call screened",
+		"action", v.Action, "taken", res.Taken, "outcome", res.Outcome, "detail", res.Detail,
+		"score", v.Score, "reasons", v.Reasons(), "decision", rec.Decision, "handling", rec.Handling)
+}
+
+func (a *FastAGI) write(r screening.Record) {
+	if a.o.Recorder != nil {
+		a.o.Recorder.Write(r)
+	}
+}
