@@ -1,0 +1,323 @@
+// Package config loads callscreen's configuration: one YAML file read with
+// viper, every scalar key overridable by a CALLSCREEN_* environment
+// variable, validated as a whole so that a bad file is refused with an
+// error naming each bad key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/callscreen/callscreen/dialplan"
+	"github.com/callscreen/callscreen/screening"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	ARI      ARI                      `mapstructure:"ari"`
+	AGI      AGI                      `mapstructure:"agi"`
+	HTTP     HTTP                     `mapstructure:"http"`
+	Database string                   `mapstructure:"database"`
+	Log      Log                      `mapstructure:"log"`
+	Calls    Calls                    `mapstructure:"calls"`
+	Numbers  Numbers                  `mapstructure:"numbers"`
+	Velocity screening.VelocityConfig `mapstructure:"velocity"`
+	// ScannerAgents adds User-Agent fragments to the built-in scanner list.
+	ScannerAgents []string `mapstructure:"scanner_agents"`
+	// DefaultProfile is used when neither the dialplan nor the DID picks one.
+	DefaultProfile string `mapstructure:"default_profile"`
+	// DIDs maps called numbers to profiles.
+	DIDs     map[string]string           `mapstructure:"dids"`
+	Trunks   map[string]*screening.Trunk `mapstructure:"trunks"`
+	Profiles map[string]*Profile         `mapstructure:"-"`
+}
+
+// Profile is one profile: the engine's policy and the Asterisk side's
+// targets and prompts, side by side under one key.
+type Profile struct {
+	Screening screening.Profile `mapstructure:",squash"`
+	Dialplan  dialplan.Profile  `mapstructure:",squash"`
+}
+
+// ARI is the connection to Asterisk's REST interface.
+type ARI struct {
+	Enabled      bool   `mapstructure:"enabled"`
+	URL          string `mapstructure:"url"`
+	WebsocketURL string `mapstructure:"websocket_url"`
+	Username     string `mapstructure:"username"`
+	Password     string `mapstructure:"password"`
+	// PasswordFile holds the password; it wins over Password.
+	PasswordFile string `mapstructure:"password_file"`
+	Application  string `mapstructure:"application"`
+	// InsecurePassword allows an empty or sample password, for labs.
+	InsecurePassword bool `mapstructure:"insecure_password"`
+}
+
+// AGI is the FastAGI listener.
+type AGI struct {
+	Enabled bool   `mapstructure:"enabled"`
+	Listen  string `mapstructure:"listen"`
+}
+
+// HTTP is the listener for metrics and the admin API.
+type HTTP struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// Log configures callscreen's own logs.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Calls bounds per-call work.
+type Calls struct {
+	// Deadline is the longest a call may stay with callscreen before it is
+	// sent to its ring target regardless.
+	Deadline time.Duration `mapstructure:"deadline"`
+	// ShutdownGrace is how long shutdown waits for calls in progress.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+}
+
+// Numbers sizes the number classifier's cache.
+type Numbers struct {
+	CacheSize int `mapstructure:"cache_size"`
+}
+
+// samplePasswords are passwords shipped in samples and documentation.
+var samplePasswords = map[string]bool{"": true, "change-me": true, "changeme": true, "password": true, "asterisk": true, "callscreen": true}
+
+// defaults returns every key's default, so that environment variables can
+// override any of them and unknown keys can be told apart.
+func defaults() map[string]any {
+	v := screening.DefaultVelocityConfig()
+	return map[string]any{
+		"ari.enabled":           true,
+		"ari.url":               "http://127.0.0.1:8088/ari",
+		"ari.websocket_url":     "ws://127.0.0.1:8088/ari/events",
+		"ari.username":          "callscreen",
+		"ari.password":          "",
+		"ari.password_file":     "",
+		"ari.application":       "callscreen",
+		"ari.insecure_password": false,
+		"agi.enabled":           true,
+		"agi.listen":            "127.0.0.1:4573",
+		"http.listen":           "127.0.0.1:8090",
+		"database":              "/var/lib/callscreen/callscreen.db",
+		"log.level":             "info",
+		"log.format":            "text",
+		"calls.deadline":        "90s",
+		"calls.shutdown_grace":  "30s",
+		"numbers.cache_size":    100000,
+		"velocity.window":       v.Window.String(),
+		"velocity.buckets":      v.Buckets,
+		"velocity.width":        v.Width,
+		"velocity.depth":        v.Depth,
+		"velocity.prefix_cut":   v.PrefixCut,
+		"scanner_agents":        []string{},
+		"default_profile":       "default",
+	}
+}
+
+// Load reads the configuration file at path ("" for defaults and
+// environment only), applies CALLSCREEN_* environment overrides and
+// validates the result.
+func Load(path string) (*Config, error) {
+	v := viper.New()
+	for k, d := range defaults() {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("CALLSCREEN")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+	}
+	return decode(v)
+}
+
+func decode(v *viper.Viper) (*Config, error) {
+	var cfg Config
+	hook := mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)
+	all := v.AllSettings()
+	profiles, _ := all["profiles"].(map[string]any)
+	delete(all, "profiles")
+	if err := decodeInto(all, &cfg, hook); err != nil {
+		return nil, err
+	}
+	if len(profiles) == 0 {
+		profiles = map[string]any{"default": map[string]any{}}
+	}
+	cfg.Profiles = make(map[string]*Profile, len(profiles))
+	var errs []error
+	for name, raw := range profiles {
+		p := &Profile{Screening: screening.DefaultProfile(name), Dialplan: dialplan.DefaultProfile()}
+		m, ok := raw.(map[string]any)
+		if raw != nil && !ok {
+			errs = append(errs, fmt.Errorf("profiles.%s: want a mapping of settings, got %v", name, raw))
+			continue
+		}
+		if err := decodeInto(m, p, hook); err != nil {
+			errs = append(errs, fmt.Errorf("profiles.%s: %w", name, err))
+			continue
+		}
+		p.Screening.Name = name
+		cfg.Profiles[name] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func decodeInto(in map[string]any, out any, hook mapstructure.DecodeHookFunc) error {
+	var md mapstructure.Metadata
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook:       hook,
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		Metadata:         &md,
+		Result:           out,
+	})
+	if err != nil {
+		return err
+	}
+	if err := dec.Decode(in); err != nil {
+		return cleanDecodeError(err)
+	}
+	return nil
+}
+
+// cleanDecodeError turns mapstructure's messages into ones naming the key.
+func cleanDecodeError(err error) error {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
+	msg = strings.ReplaceAll(msg, "has invalid keys:", "unknown key(s):")
+	return errors.New(strings.TrimSpace(msg))
+}
+
+// resolveSecrets reads the password file, if one is configured.
+func (c *Config) resolveSecrets() error {
+	if c.ARI.PasswordFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.ARI.PasswordFile)
+	if err != nil {
+		return fmt.Errorf("ari.password_file: %w", err)
+	}
+	c.ARI.Password = strings.TrimSpace(string(b))
+	return nil
+}
+
+// Validate checks the whole configuration and names every bad key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ARI.Enabled {
+		if c.ARI.URL == "" || c.ARI.WebsocketURL == "" {
+			errs = append(errs, errors.New("ari.url and ari.websocket_url are required when ari.enabled is true"))
+		}
+		if c.ARI.Application == "" {
+			errs = append(errs, errors.New("ari.application: required"))
+		}
+	}
+	if c.AGI.Enabled && c.AGI.Listen == "" {
+		errs = append(errs, errors.New("agi.listen: required when agi.enabled is true"))
+	}
+	if c.Calls.Deadline < 5*time.Second {
+		errs = append(errs, fmt.Errorf("calls.deadline: %v is too short for any prompt; use at least 5s", c.Calls.Deadline))
+	}
+	if c.Numbers.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("numbers.cache_size: %d is negative", c.Numbers.CacheSize))
+	}
+	if err := screening.ValidateScannerAgents(c.ScannerAgents); err != nil {
+		errs = append(errs, fmt.Errorf("scanner_agents: %w", err))
+	}
+	if err := c.Velocity.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, ok := c.Profiles[c.DefaultProfile]; !ok {
+		errs = append(errs, fmt.Errorf("default_profile: %q is not among the profiles", c.DefaultProfile))
+	}
+	for did, p := range c.DIDs {
+		if _, ok := c.Profiles[p]; !ok {
+			errs = append(errs, fmt.Errorf("dids.%s: profile %q is not configured", did, p))
+		}
+	}
+	for name, t := range c.Trunks {
+		if t == nil {
+			errs = append(errs, fmt.Errorf("trunks.%s: empty", name))
+			continue
+		}
+		t.Name = name
+		if err := t.Prepare(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name, p := range c.Profiles {
+		if err := p.Screening.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := p.Dialplan.Validate(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckSecrets reads the ARI password file and refuses sample or empty
+// passwords unless the lab flag is set. It is separate from Load so that
+// offline commands (check, lists, log) work without ARI credentials.
+func (c *Config) CheckSecrets() error {
+	if !c.ARI.Enabled {
+		return nil
+	}
+	if err := c.resolveSecrets(); err != nil {
+		return err
+	}
+	if c.ARI.Enabled && samplePasswords[c.ARI.Password] && !c.ARI.InsecurePassword {
+		return errors.New("ari.password: empty or a sample password; set a real one (CALLSCREEN_ARI_PASSWORD or ari.password_file), or ari.insecure_password: true for a lab")
+	}
+	return nil
+}
+
+// Policy returns the engine's view of the configuration.
+func (c *Config) Policy() screening.Policy {
+	p := screening.Policy{
+		Profiles:      make(map[string]*screening.Profile, len(c.Profiles)),
+		Default:       c.DefaultProfile,
+		DIDs:          c.DIDs,
+		Trunks:        c.Trunks,
+		ScannerAgents: c.ScannerAgents,
+	}
+	for name, prof := range c.Profiles {
+		sp := prof.Screening
+		p.Profiles[name] = &sp
+	}
+	return p
+}

@@ -1,0 +1,167 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "callscreen.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AGI.Listen != "127.0.0.1:4573" || cfg.HTTP.Listen != "127.0.0.1:8090" {
+		t.Errorf("listeners not on loopback by default: %+v %+v", cfg.AGI, cfg.HTTP)
+	}
+	p, ok := cfg.Profiles["default"]
+	if !ok {
+		t.Fatal("no default profile")
+	}
+	if p.Screening.Withheld != "number-request" || p.Screening.Country != "JP" {
+		t.Errorf("default profile = %+v", p.Screening)
+	}
+	if cfg.Calls.Deadline != 90*time.Second {
+		t.Errorf("deadline %v", cfg.Calls.Deadline)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	path := writeConfig(t, `
+database: /tmp/x.db
+dids:
+  "0399990000": office
+trunks:
+  provider:
+    trusted: true
+    addresses: [203.0.113.10, 198.51.100.0/24]
+    presence:
+      coin: payphone
+profiles:
+  office:
+    own_numbers: ["0399990000"]
+    thresholds: {challenge: 20, voicemail: 50, reject: 80}
+    weights: {international: 5}
+    monitor: true
+default_profile: office
+`)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Profiles["office"]
+	if p.Screening.Thresholds.Challenge != 20 || !p.Screening.Monitor || p.Screening.Weights["international"] != 5 {
+		t.Errorf("office profile = %+v", p.Screening)
+	}
+	// Keys the file does not set keep their defaults.
+	if p.Screening.Withheld != "number-request" || p.Screening.Country != "JP" {
+		t.Errorf("defaults lost: %+v", p.Screening)
+	}
+	if cfg.Trunks["provider"].Presence["coin"] != "payphone" {
+		t.Errorf("trunk = %+v", cfg.Trunks["provider"])
+	}
+	pol := cfg.Policy()
+	if pol.Default != "office" || pol.Profiles["office"].Name != "office" {
+		t.Errorf("policy = %+v", pol)
+	}
+}
+
+func TestLoadEnvironmentOverrides(t *testing.T) {
+	t.Setenv("CALLSCREEN_ARI_PASSWORD", "s3cret-from-env")
+	t.Setenv("CALLSCREEN_AGI_LISTEN", "127.0.0.1:14573")
+	t.Setenv("CALLSCREEN_VELOCITY_WINDOW", "2m")
+	cfg, err := Load(writeConfig(t, "ari:\n  password: from-file\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ARI.Password != "s3cret-from-env" || cfg.AGI.Listen != "127.0.0.1:14573" || cfg.Velocity.Window != 2*time.Minute {
+		t.Errorf("environment not applied: ari %+v agi %+v velocity %+v", cfg.ARI, cfg.AGI, cfg.Velocity)
+	}
+	if err := cfg.CheckSecrets(); err != nil {
+		t.Errorf("real password refused: %v", err)
+	}
+}
+
+func TestLoadPasswordFile(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "ari.secret")
+	if err := os.WriteFile(secret, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(writeConfig(t, "ari:\n  password_file: "+secret+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.CheckSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ARI.Password != "from-a-file" {
+		t.Errorf("password %q", cfg.ARI.Password)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", "databse: /tmp/x.db\n", "databse"},
+		{"unknown profile key", "profiles:\n  default:\n    tresholds: {reject: 80}\n", "profiles.default"},
+		{"bad threshold order", "profiles:\n  default:\n    thresholds: {challenge: 50, voicemail: 40, reject: 90}\n", "profiles.default.thresholds.voicemail"},
+		{"bad action", "profiles:\n  default:\n    withheld: hangup\n", "profiles.default.withheld"},
+		{"payphone rejected", "profiles:\n  default:\n    payphone: reject\n", "profiles.default.payphone"},
+		{"DID to unknown profile", "dids:\n  \"0311112222\": sales\n", "dids.0311112222"},
+		{"default profile missing", "default_profile: sales\n", "default_profile"},
+		{"bad trunk address", "trunks:\n  provider:\n    addresses: [example.com]\n", "trunks.provider.addresses"},
+		{"bad presence class", "trunks:\n  provider:\n    presence: {coin: phonebox}\n", "trunks.provider.presence.coin"},
+		{"bad duration", "calls:\n  deadline: soon\n", "deadline"},
+		{"short deadline", "calls:\n  deadline: 1s\n", "calls.deadline"},
+		{"bad log level", "log:\n  level: loud\n", "log.level"},
+		{"bad velocity", "velocity:\n  width: 1000\n", "velocity.width"},
+		{"not yaml", "profiles: [\n", "reading"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckSecretsMissingFile(t *testing.T) {
+	cfg, err := Load(writeConfig(t, "ari:\n  password_file: /nonexistent/ari.secret\n"))
+	if err != nil {
+		t.Fatalf("a missing password file must not stop offline commands: %v", err)
+	}
+	if err := cfg.CheckSecrets(); err == nil || !strings.Contains(err.Error(), "ari.password_file") {
+		t.Errorf("CheckSecrets = %v, want an error naming ari.password_file", err)
+	}
+}
+
+func TestCheckSecrets(t *testing.T) {
+	for _, tt := range []struct {
+		password string
+		lab, ok  bool
+	}{
+		{"", false, false},
+		{"change-me", false, false},
+		{"change-me", true, true},
+		{"Xk9-long-random", false, true},
+	} {
+		cfg := &Config{ARI: ARI{Enabled: true, Password: tt.password, InsecurePassword: tt.lab}}
+		if err := cfg.CheckSecrets(); (err == nil) != tt.ok {
+			t.Errorf("password %q lab %v: err %v, want ok=%v", tt.password, tt.lab, err, tt.ok)
+		}
+	}
+}

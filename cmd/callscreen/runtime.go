@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/screening"
+	"github.com/callscreen/callscreen/screening/store"
+)
+
+// runtime is the engine with its lists and store, as every command that
+// evaluates calls or edits lists needs them.
+type runtime struct {
+	cfg     *config.Config
+	store   *store.Store // nil when read-only and no database exists yet
+	lists   *screening.Lists
+	numbers *screening.Numbering
+	engine  *screening.Engine
+}
+
+type runtimeOptions struct {
+	// readOnly commands do not create a database that does not exist.
+	readOnly bool
+}
+
+func newRuntime(ctx context.Context, cfg *config.Config, opts runtimeOptions) (*runtime, error) {
+	rt := &runtime{cfg: cfg, numbers: screening.NewNumbering(cfg.Numbers.CacheSize)}
+	var snap *screening.ListSnapshot
+	if _, err := os.Stat(cfg.Database); err == nil || !opts.readOnly {
+		st, err := openStore(ctx, cfg.Database)
+		if err != nil {
+			return nil, err
+		}
+		rt.store = st
+		if snap, err = st.Snapshot(ctx, time.Now()); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("loading lists from %s: %w", cfg.Database, err)
+		}
+	}
+	rt.lists = screening.NewLists(snap)
+	eng, err := screening.NewEngine(cfg.Policy(), rt.lists, rt.numbers, screening.NewVelocity(cfg.Velocity))
+	if err != nil {
+		rt.Close()
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	rt.engine = eng
+	return rt, nil
+}
+
+func openStore(ctx context.Context, path string) (*store.Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("database directory: %w", err)
+		}
+	}
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// requireStore returns the store or an error saying there is none yet.
+func (rt *runtime) requireStore() (*store.Store, error) {
+	if rt.store == nil {
+		return nil, errors.New("no database yet at " + rt.cfg.Database + ": nothing has been logged or listed")
+	}
+	return rt.store, nil
+}
+
+// Close releases the store.
+func (rt *runtime) Close() {
+	if rt.store != nil {
+		rt.store.Close()
+	}
+}

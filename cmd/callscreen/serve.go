@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/cmd/callscreen/internal/metrics"
+	"github.com/callscreen/callscreen/dialplan"
+	"github.com/callscreen/callscreen/screening"
+	"github.com/callscreen/callscreen/screening/store"
+)
+
+func newServe(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Screen calls: run the ARI Stasis application and the FastAGI server",
+		Long: `serve connects to Asterisk's ARI as the Stasis application (default
+"callscreen") and listens for FastAGI, screens every call handed to it,
+logs each decision, and serves /metrics. It stops on SIGINT or SIGTERM after
+the calls in progress have finished.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			if err := cfg.CheckSecrets(); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format))
+		},
+	}
+}
+
+// serve runs every front end until ctx is cancelled.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	rt, err := newRuntime(ctx, cfg, runtimeOptions{})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	logw := store.NewLogWriter(rt.store, store.LogOptions{Logger: log})
+	m := metrics.New(logw)
+	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists}
+
+	// Listen before anything else so a port clash fails start-up.
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	var agiLn net.Listener
+	if cfg.AGI.Enabled {
+		if agiLn, err = net.Listen("tcp", cfg.AGI.Listen); err != nil {
+			httpLn.Close()
+			return fmt.Errorf("agi.listen %s: %w", cfg.AGI.Listen, err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
+	profiles := func(name string) (dialplan.Profile, bool) {
+		p, ok := cfg.Profiles[name]
+		if !ok {
+			return dialplan.Profile{}, false
+		}
+		return p.Dialplan, true
+	}
+	if cfg.ARI.Enabled {
+		app := dialplan.NewStasis(dialplan.StasisOptions{
+			URL:          cfg.ARI.URL,
+			WebsocketURL: cfg.ARI.WebsocketURL,
+			Username:     cfg.ARI.Username,
+			Password:     cfg.ARI.Password,
+			Application:  cfg.ARI.Application,
+			Evaluator:    rt.engine,
+			Profiles:     profiles,
+			Recorder:     sink,
+			Rememberer:   sink,
+			Logger:       log.With("mode", "ari"),
+			CallTimeout:  cfg.Calls.Deadline,
+			DrainTimeout: cfg.Calls.ShutdownGrace,
+			OnConnect:    m.SetConnected,
+		})
+		run("ari", app.Run)
+	}
+	if cfg.AGI.Enabled {
+		srv := dialplan.NewFastAGI(dialplan.FastAGIOptions{
+			Evaluator:    rt.engine,
+			Profiles:     profiles,
+			Recorder:     sink,
+			Rememberer:   sink,
+			Logger:       log.With("mode", "agi"),
+			CallTimeout:  cfg.Calls.Deadline,
+			DrainTimeout: cfg.Calls.ShutdownGrace,
+		})
+		run("agi", func(ctx context.Context) error { return srv.Serve(ctx, agiLn) })
+	}
+	run("http", func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			hs.Shutdown(sctx)
+		}()
+		if err := hs.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	run("lists", func(ctx context.Context) error { return refreshLists(ctx, rt, log) })
+
+	log.Info("callscreen started", "version", version, "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
+		"http", httpLn.Addr().String(), "database", cfg.Database,
+		"allow", rt.lists.Snapshot().Len(screening.Allow), "block", rt.lists.Snapshot().Len(screening.Block))
+	<-runCtx.Done()
+	wg.Wait()
+	cctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+	defer c()
+	if err := logw.Close(cctx); err != nil {
+		log.Error("call log not fully written", "err", err)
+	}
+	log.Info("callscreen stopped", "records_written", logw.Written(), "records_dropped", logw.Dropped(), "write_errors", logw.Failed())
+	close(errs)
+	return errors.Join(collect(errs)...)
+}
+
+func collect(ch <-chan error) []error {
+	var out []error
+	for err := range ch {
+		out = append(out, err)
+	}
+	return out
+}
+
+// refreshLists reloads the lists snapshot when another process (the CLI,
+// the admin API) changed them.
+func refreshLists(ctx context.Context, rt *runtime, log *slog.Logger) error {
+	last, err := rt.store.ListsVersion(ctx)
+	if err != nil {
+		return err
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		v, err := rt.store.ListsVersion(ctx)
+		if err != nil {
+			log.Warn("checking lists for changes", "err", err)
+			continue
+		}
+		if v == last {
+			continue
+		}
+		start := time.Now()
+		snap, err := rt.store.Snapshot(ctx, time.Now())
+		if err != nil {
+			log.Error("reloading lists; keeping the previous ones", "err", err)
+			continue
+		}
+		rt.lists.Replace(snap)
+		last = v
+		log.Info("lists reloaded", "allow", snap.Len(screening.Allow), "block", snap.Len(screening.Block),
+			"dno", snap.Len(screening.DoNotOriginate), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// callSink receives what the front ends produce: call records (to the log
+// and metrics) and callers to remember (to the store and the live lists).
+type callSink struct {
+	log     *store.LogWriter
+	metrics *metrics.Metrics
+	store   *store.Store
+	lists   *screening.Lists
+}
+
+// Write records one finished call; it never blocks.
+func (s *callSink) Write(r screening.Record) {
+	s.metrics.Observe(&r)
+	s.log.Write(r)
+}
+
+// Remember adds an entry to the live lists at once and persists it.
+func (s *callSink) Remember(ctx context.Context, e screening.Entry) error {
+	s.lists.Put(e)
+	return s.store.Put(ctx, e)
+}
