@@ -357,25 +357,30 @@ func (a *actor) rejectAnswered(ctx context.Context, extra map[string]string) (Re
 	return res, nil
 }
 
-// failOpen continues the call to the ring target after a failure, with a
-// context of its own so that an expired call deadline does not stop it.
+// failOpen continues the call to the ring target after a failure (the
+// voicemail target when the profile fails closed), with a context of its
+// own so that an expired call deadline does not stop it.
 func (a *actor) failOpen(ctx context.Context, res Result, cause error) Result {
 	res.Outcome = screening.OutcomeError
 	res.Detail = joinDetail(res.Detail, cause.Error())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failOpenTimeout)
 	defer cancel()
-	vars := verdictVars(a.v, screening.Ring)
+	taken, target := screening.Ring, a.p.Targets.Ring
+	if a.p.OnError == OnErrorVoicemail {
+		taken, target = screening.Voicemail, a.p.Targets.Voicemail
+	}
+	vars := verdictVars(a.v, taken)
 	// Best effort: the variables explain the ring, but the Continue is
 	// what matters.
 	_ = a.ch.SetVars(ctx, vars)
-	if err := a.ch.Continue(ctx, a.p.Targets.Ring); err != nil {
+	if err := a.ch.Continue(ctx, target); err != nil {
 		if errors.Is(err, ErrHangup) {
 			res.Outcome = screening.OutcomeAbandoned
 		}
 		res.Detail = joinDetail(res.Detail, "fail-open continue: "+err.Error())
 		return res
 	}
-	res.Taken = screening.Ring
+	res.Taken = taken
 	return res
 }
 

@@ -97,7 +97,17 @@ type Profile struct {
 	// SIP response code given as the extension (PJSIPHangup(${EXTEN})).
 	// [callscreen-hangup]
 	HangupContext string `mapstructure:"hangup_context" json:"hangup_context"`
+	// OnError is where a call goes when callscreen fails while handling
+	// it: ring (fail open, the default: never lose a customer's call) or
+	// voicemail (fail closed: nothing unscreened rings). [ring]
+	OnError string `mapstructure:"on_error" json:"on_error"`
 }
+
+// The choices of Profile.OnError.
+const (
+	OnErrorRing      = "ring"
+	OnErrorVoicemail = "voicemail"
+)
 
 // DefaultProfile returns the Asterisk side every configured profile starts
 // from: the contexts of the shipped extensions.conf and the shipped
@@ -126,6 +136,7 @@ func DefaultProfile() Profile {
 			Digits:   "23456789",
 		},
 		HangupContext: "callscreen-hangup",
+		OnError:       OnErrorRing,
 	}
 }
 
@@ -156,6 +167,9 @@ func (p *Profile) Validate(name string) error {
 		}
 	}
 
+	if p.OnError != OnErrorRing && p.OnError != OnErrorVoicemail {
+		bad("on_error", "%q is not ring or voicemail", p.OnError)
+	}
 	if d := p.Challenge.Digits; d == "" || strings.Trim(d, "0123456789") != "" {
 		bad("challenge.digits", "%q must be one or more of the digits 0-9", d)
 	}

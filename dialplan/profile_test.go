@@ -45,6 +45,9 @@ func TestProfileValidate(t *testing.T) {
 			"profiles.default.challenge.remember: -1h0m0s is negative",
 			"profiles.default.challenge.max_name: 0s is outside 1s..10s",
 		}},
+		{name: "fail closed is valid", mod: func(p *Profile) { p.OnError = OnErrorVoicemail }},
+		{name: "bad on_error and digits", mod: func(p *Profile) { p.OnError = "drop"; p.Challenge.Digits = "1a" },
+			want: []string{`profiles.default.on_error: "drop" is not ring or voicemail`, `profiles.default.challenge.digits: "1a" must be one or more of the digits 0-9`}},
 		{name: "433 without hangup context", mod: func(p *Profile) { p.NumberRequestSIP = true; p.HangupContext = "" },
 			want: []string{"profiles.default.hangup_context: required when number_request_sip is true"}},
 	}
