@@ -2,7 +2,8 @@
 # it runs the unit tests, a bounded fuzzing pass and the end-to-end suite
 # against a real Asterisk 22, installing Asterisk and sipp itself.
 
-GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+# A go command new enough for go.mod; installed on first use if missing.
+GO        ?= $(shell integration/bootstrap-go.sh)
 BIN       := bin/callscreen
 FUZZTIME  ?= 10s
 export PATH := $(dir $(GO)):$(PATH)
