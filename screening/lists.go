@@ -60,6 +60,13 @@ type Entry struct {
 // IsPrefix reports whether the entry is a prefix pattern.
 func (e Entry) IsPrefix() bool { return strings.HasSuffix(e.Number, "*") }
 
+// KeptWhole reports whether a snapshot keeps the whole entry (source,
+// reason, expiry) rather than the number's digits alone: everything but
+// exact, never-expiring numbers from bulk imports, which are the millions.
+func (e Entry) KeptWhole() bool {
+	return !e.Expires.IsZero() || e.IsPrefix() || e.Source != SourceImport
+}
+
 // Active reports whether the entry is in force at now.
 func (e Entry) Active(now time.Time) bool { return e.Expires.IsZero() || now.Before(e.Expires) }
 
@@ -153,7 +160,7 @@ func (b *ListBuilder) Add(e Entry) error {
 		return ValidateEntryNumber(e.Number)
 	}
 	b.s.numbers[i] = append(b.s.numbers[i], key)
-	if !e.Expires.IsZero() || e.Source == SourceCallback || e.Source == SourceChallenge || e.Source == SourceVelocity {
+	if e.KeptWhole() {
 		if b.s.expiring[i] == nil {
 			b.s.expiring[i] = make(map[uint64]Entry)
 		}

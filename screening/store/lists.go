@@ -190,17 +190,16 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 }
 
 // snapshotKept selects the entries Snapshot reads whole: prefix patterns,
-// entries that expire, and those from the sources ListBuilder.Add keeps
-// whole even when they never expire (it mirrors the condition there). Every
+// entries that expire, and every entry not from a bulk import (it mirrors
+// screening.Entry.KeptWhole). Every
 // other entry is an exact number kept as its digits alone, so Snapshot
 // reads only its number.
 //
 // It is also the condition of the partial index list_entries_kept
-// (migration 1), which SQLite uses only when a query repeats it exactly;
+// (migration 4), which SQLite uses only when a query repeats it exactly;
 // the queries name the index, so a mismatch fails loudly instead of
 // scanning the table.
-const snapshotKept = "expires IS NOT NULL OR number LIKE '%*' OR source = '" + screening.SourceChallenge +
-	"' OR source = '" + screening.SourceVelocity + "' OR source = '" + screening.SourceCallback + "'"
+const snapshotKept = "expires IS NOT NULL OR number LIKE '%*' OR source <> '" + screening.SourceImport + "'"
 
 // Snapshot builds a compact, immutable index of every entry active at now,
 // for screening.Lists.Replace. It reads the lists in one read transaction

@@ -196,7 +196,10 @@ func TestSnapshotAgreesWithPut(t *testing.T) {
 	st := newStore(t)
 	challenged := entry("allow", "+819011112222", "")
 	challenged.Source = screening.SourceChallenge
+	imported := entry("block", "+81355556666", "")
+	imported.Source = screening.SourceImport
 	putAll(t, st,
+		imported,
 		entry("block", "+81312345678", ""),
 		entry("block", "+81312345679", "2026-02-01T00:00:00Z"), // expired
 		entry("block", "+81312345670", "2026-04-01T00:00:00Z"), // expires later
@@ -217,17 +220,18 @@ func TestSnapshotAgreesWithPut(t *testing.T) {
 		want       bool
 		wantReason string
 	}{
-		{screening.Block, "+81312345678", t0, true, ""},
+		{screening.Block, "+81312345678", t0, true, "test +81312345678"}, // an operator's entry keeps its reason
+		{screening.Block, "+81355556666", t0, true, ""},                  // a bulk import keeps its digits alone
 		{screening.Block, "+81312345679", t0, false, ""},
 		{screening.Block, "+81312345670", t0, true, "test +81312345670"},
 		{screening.Block, "+81312345670", t0.AddDate(0, 2, 0), false, ""}, // the snapshot keeps the expiry
 		{screening.Block, "+447012345678", t0, true, "test +4470*"},
 		{screening.Block, "+447112345678", t0, false, ""},
 		{screening.Block, "+81312345671", t0, false, ""},
-		{screening.Allow, "+81312345678", t0, true, ""},
+		{screening.Allow, "+81312345678", t0, true, "test +81312345678"},
 		{screening.Allow, "+819011112222", t0, true, "test +819011112222"},
 		{screening.Allow, "+447012345678", t0, false, ""},
-		{screening.DoNotOriginate, "+81120123456", t0, true, ""},
+		{screening.DoNotOriginate, "+81120123456", t0, true, "test +81120123456"},
 	}
 	for _, tt := range tests {
 		e, ok := snap.Lookup(tt.kind, tt.number, tt.at)
@@ -235,7 +239,7 @@ func TestSnapshotAgreesWithPut(t *testing.T) {
 			t.Errorf("Lookup(%s, %s, %v) = %+v, %v; want %v with reason %q", tt.kind, tt.number, tt.at, e, ok, tt.want, tt.wantReason)
 		}
 	}
-	lens := map[screening.ListKind]int{screening.Block: 3, screening.Allow: 2, screening.DoNotOriginate: 1}
+	lens := map[screening.ListKind]int{screening.Block: 4, screening.Allow: 2, screening.DoNotOriginate: 1}
 	for k, n := range lens {
 		if got := snap.Len(k); got != n {
 			t.Errorf("Len(%s) = %d, want %d", k, got, n)
