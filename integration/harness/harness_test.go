@@ -58,9 +58,9 @@ CSeq: 100 INVITE
 }
 
 // TestAsteriskEndToEnd starts the real Asterisk and the desk phone and
-// places real SIP calls. Run with CALLSCREEN_INTEGRATION=1 as root.
+// places real SIP calls. Run with CALLSCREEN_INTEGRATION=1 (or CI=true) as root.
 func TestAsteriskEndToEnd(t *testing.T) {
-	if os.Getenv("CALLSCREEN_INTEGRATION") != "1" {
+	if os.Getenv("CALLSCREEN_INTEGRATION") != "1" && os.Getenv("CI") != "true" {
 		t.Skip("set CALLSCREEN_INTEGRATION=1 (as root) to run against a real Asterisk")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
