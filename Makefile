@@ -23,8 +23,9 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The end-to-end packages under integration/ run in `make integration`.
 unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/integration')
 
 ## fuzz: each fuzz target for $(FUZZTIME) against its committed corpus.
 fuzz:
