@@ -19,6 +19,11 @@ type Policy struct {
 	Trunks map[string]*Trunk
 	// ScannerAgents adds User-Agent fragments to the built-in scanner list.
 	ScannerAgents []string
+	// Throttle configures automatic throttles (see ThrottleConfig).
+	Throttle ThrottleConfig
+	// CallbackWindow is how long a number the business dialled may call
+	// back unscreened (ExpectCallback); 0 disables expected callbacks.
+	CallbackWindow time.Duration
 }
 
 // Engine evaluates calls. It is safe for concurrent use; the only state it
@@ -36,7 +41,8 @@ type Engine struct {
 type profileState struct {
 	*Profile
 	own     []Number
-	weights []int // aligned with Engine.indicators
+	weights []int     // aligned with Engine.indicators
+	hours   *schedule // nil: always open
 }
 
 // NewEngine validates the policy and returns an engine reading lists and
@@ -81,6 +87,12 @@ func NewEngine(p Policy, lists *Lists, numbers *Numbering, v *Velocity) (*Engine
 		}
 		numbers.Warm(prof.Country)
 		st := &profileState{Profile: prof, weights: make([]int, len(e.indicators))}
+		if !prof.Hours.IsZero() {
+			st.hours, _ = prof.Hours.parse("profiles." + name + ".hours") // Validate checked it
+			if _, ok := p.Profiles[prof.Hours.ClosedProfile]; !ok {
+				errs = append(errs, fmt.Errorf("profiles.%s.hours.closed_profile: %q is not a configured profile", name, prof.Hours.ClosedProfile))
+			}
+		}
 		for i, ind := range e.indicators {
 			st.weights[i] = ind.Weight
 			if w, ok := prof.Weights[ind.Name]; ok {
@@ -118,6 +130,28 @@ func (e *Engine) ProfileFor(requested, did string) *Profile {
 	return e.profileFor(requested, did).Profile
 }
 
+// ProfileAt returns the profile a call to did at t gets: ProfileFor's,
+// or its hours' closed_profile when t is outside them. closed explains
+// the latter ("" when open).
+func (e *Engine) ProfileAt(requested, did string, t time.Time) (p *Profile, closed string) {
+	st, closed := e.profileAt(requested, did, t)
+	return st.Profile, closed
+}
+
+// profileAt applies the chosen profile's opening hours, once: a closed
+// profile's own hours are not followed further.
+func (e *Engine) profileAt(requested, did string, t time.Time) (*profileState, string) {
+	p := e.profileFor(requested, did)
+	if p.hours == nil || p.hours.open(t) {
+		return p, ""
+	}
+	c, ok := e.profiles[p.Hours.ClosedProfile]
+	if !ok {
+		return p, ""
+	}
+	return c, p.hours.closedText(p.Name, t)
+}
+
 func (e *Engine) profileFor(requested, did string) *profileState {
 	if p, ok := e.profiles[requested]; ok {
 		return p
@@ -136,13 +170,14 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	p := e.profileFor(profile, f.Called)
+	p, closed := e.profileAt(profile, f.Called, now)
 	c := Call{
-		Facts:   f,
-		Now:     now,
-		Profile: p.Profile,
-		Own:     p.own,
-		Lists:   e.lists,
+		Facts:    f,
+		Now:      now,
+		Profile:  p.Profile,
+		Own:      p.own,
+		Lists:    e.lists,
+		Throttle: e.policy.Throttle,
 	}
 	if t, ok := e.policy.Trunks[f.Trunk]; ok {
 		c.Trunk = t
@@ -173,14 +208,18 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		Caller:     c.Caller.E164,
 		CallerType: string(c.Caller.Type),
 		Monitor:    p.Monitor,
+		Closed:     closed,
 	}
-	if v.Caller == "" {
+	// Without a number only scanner signals can be judged.
+	numbered := c.Presence == Presented || c.Presence == Garbage
+	if v.Caller == "" && numbered {
+		// A withheld number stays out of the verdict (and so out of the
+		// log's caller column and notifications): the network asked for it
+		// not to be shown. The raw facts keep it for abuse reports.
 		v.Caller = f.Number
 	}
 
-	// Without a number only scanner signals can be judged.
-	numbered := c.Presence == Presented || c.Presence == Garbage
-	scanner := false
+	scanner, throttled := false, false
 	for i, ind := range e.indicators {
 		w := p.weights[i]
 		if w == 0 || (!numbered && !ind.Scanner) {
@@ -193,6 +232,7 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		v.Findings = append(v.Findings, Finding{Indicator: ind.Name, Weight: w, Evidence: evidence})
 		v.Score += w
 		scanner = scanner || ind.Scanner
+		throttled = throttled || ind.Name == IndicatorThrottled
 	}
 
 	var allow Entry
@@ -209,6 +249,15 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		v.Action = Ring
 		v.Override = allowSource(allow)
 		v.Reason = "allowed: " + v.Override
+	case throttled:
+		v.Action = p.Throttled
+		v.Reason = "throttled"
+		if t, fresh, ok := throttleOf(&c); ok {
+			v.Reason = "throttled: " + throttleText(t)
+			if fresh && !p.Monitor {
+				v.Block = &t
+			}
+		}
 	case c.Presence == Withheld:
 		v.Action = p.Withheld
 		v.Reason = "number withheld"

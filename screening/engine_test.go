@@ -183,3 +183,13 @@ func TestNewEngineRejectsBadPolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestEvaluateKeepsWithheldNumberOutOfVerdict(t *testing.T) {
+	f := provider("0312340077")
+	f.Privacy = "id"
+	f.PAI = "<sip:0312340077@203.0.113.10>"
+	v := testEngine(t).Evaluate(f, "")
+	if v.Presence != Withheld || v.Caller != "" {
+		t.Errorf("presence %s caller %q, want withheld with no caller", v.Presence, v.Caller)
+	}
+}

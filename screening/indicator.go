@@ -26,6 +26,8 @@ type Call struct {
 	// included.
 	Velocity VelocityCounts
 	Lists    *Lists
+	// Throttle is the policy's automatic throttle configuration.
+	Throttle ThrottleConfig
 }
 
 // Indicator is one spoofing or robocall signal: a small pure function of a

@@ -6,6 +6,10 @@ import (
 	"unicode/utf8"
 )
 
+// IndicatorThrottled is the name of the indicator of an automatic
+// throttle; when it fires the call gets the profile's throttled action.
+const IndicatorThrottled = "throttled"
+
 // DefaultIndicators returns the built-in indicators in evaluation order.
 // scannerAgents adds User-Agent fragments to the built-in scanner list;
 // fragments that would match a legitimate phone or PBX (see
@@ -30,6 +34,7 @@ func DefaultIndicators(scannerAgents []string) []Indicator {
 		{Name: "police-pattern", Weight: 20, Doc: "a Japanese number ending in 0110 (police stations) with other signs of spoofing", Check: checkPolicePattern},
 		{Name: "velocity-number", Weight: 30, Doc: "the same number called more than 3 times within the velocity window", Check: checkVelocityNumber},
 		{Name: "velocity-prefix", Weight: 25, Doc: "numbers of one prefix called more than 10 times within the velocity window", Check: checkVelocityPrefix},
+		{Name: IndicatorThrottled, Weight: 50, Doc: "the number is throttled: it failed the challenge repeatedly, redialled fast after failing it, or called too often", Check: checkThrottled},
 		{Name: "block-list", Weight: 100, Doc: "the number or its prefix is on the block list", Check: checkBlockList},
 	}
 }

@@ -43,14 +43,15 @@ func windowText(v VelocityCounts) string {
 }
 
 // checkBlockList fires when the caller's number, or a prefix of it, is on
-// the block list.
+// the block list by an operator or an import; automatic throttles are
+// checkThrottled's.
 func checkBlockList(c *Call) (string, bool) {
 	n := c.Caller
 	if n.E164 == "" {
 		return "", false
 	}
 	e, ok := c.Lists.Lookup(Block, n.E164, c.Now)
-	if !ok {
+	if !ok || IsThrottle(e) {
 		return "", false
 	}
 	return fmt.Sprintf("%s is on the block list%s", n.E164, entryText(e, n.E164)), true

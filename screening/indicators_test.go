@@ -307,8 +307,8 @@ func TestDefaultIndicatorsShape(t *testing.T) {
 			t.Errorf("%s fired on an empty call", ind.Name)
 		}
 	}
-	if len(seen) != 18 {
-		t.Errorf("%d indicators, want 18", len(seen))
+	if len(seen) != 19 {
+		t.Errorf("%d indicators, want 19", len(seen))
 	}
 }
 

@@ -45,6 +45,14 @@ type Profile struct {
 	Payphone    Action `mapstructure:"payphone" json:"payphone"`
 	Unavailable Action `mapstructure:"unavailable" json:"unavailable"`
 	Scanner     Action `mapstructure:"scanner" json:"scanner"`
+	// Throttled is the action for a number under an automatic, expiring
+	// throttle (repeated failed challenges, velocity): voicemail or
+	// reject, never another challenge.
+	Throttled Action `mapstructure:"throttled" json:"throttled"`
+
+	// Hours, when set, are the profile's opening hours; outside them calls
+	// get Hours.ClosedProfile.
+	Hours Hours `mapstructure:"hours" json:"hours,omitzero"`
 }
 
 // DefaultProfile returns the profile every configured profile starts from.
@@ -58,6 +66,7 @@ func DefaultProfile(name string) Profile {
 		Payphone:    Ring,
 		Unavailable: Challenge,
 		Scanner:     Drop,
+		Throttled:   Voicemail,
 	}
 }
 
@@ -96,6 +105,14 @@ func (p *Profile) Validate() error {
 	}
 	if p.Payphone == Reject || p.Payphone == Drop || p.Payphone == NumberRequest {
 		errs = append(errs, fmt.Errorf("%s: payphones cannot show a number and must not be turned away; use ring, challenge or voicemail", key("payphone")))
+	}
+	if p.Throttled != Voicemail && p.Throttled != Reject {
+		errs = append(errs, fmt.Errorf("%s: %q is not voicemail or reject (a throttled number is not challenged again)", key("throttled"), p.Throttled))
+	}
+	if !p.Hours.IsZero() {
+		if _, err := p.Hours.parse(key("hours")); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for name, w := range p.Weights {
 		if w < 0 {

@@ -69,6 +69,13 @@ type Verdict struct {
 	Findings []Finding `json:"findings,omitempty"`
 	// Reason is a one-line summary for logs and channel variables.
 	Reason string `json:"reason"`
+	// Closed says the call came outside the opening hours of the profile
+	// it was addressed to, and so got that profile's closed_profile.
+	Closed string `json:"closed,omitempty"`
+	// Block asks the front end to put this entry on the block list: an
+	// automatic, expiring throttle the engine decided on (velocity). The
+	// engine itself changes no list.
+	Block *Entry `json:"block,omitempty"`
 }
 
 // Reasons returns the names of the findings, comma separated, for logs and

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/callscreen/callscreen/screening"
+)
+
+// throttle puts the automatic throttles a finished call calls for on the
+// block list: the one the engine decided on (velocity, Verdict.Block) and
+// the one the throttler derives from repeated challenge failures. The live
+// lists change at once; the store is written in the background, so that
+// Write never blocks.
+//
+// Throttles are persisted as expiring block entries, not kept in memory
+// only: they survive a restart, every front end and server sharing the
+// database sees them, "callscreen lists show block --source
+// challenge-failures" lists them and "callscreen lists remove" lifts one.
+func (s *callSink) throttle(r screening.Record) {
+	if r.Verdict.Block != nil {
+		s.block(*r.Verdict.Block)
+	}
+	if e, ok := s.throttler.Observe(&r); ok {
+		s.block(e)
+	}
+}
+
+func (s *callSink) block(e screening.Entry) {
+	if s.lists != nil {
+		s.lists.Put(e)
+	}
+	if s.logger != nil {
+		s.logger.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
+	}
+	if s.store == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.store.Put(ctx, e); err != nil && s.logger != nil {
+			s.logger.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
+		}
+	}()
+}
