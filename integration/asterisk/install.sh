@@ -2,7 +2,8 @@
 # install.sh: make a real Asterisk 22 available for callscreen's integration
 # tests, without Docker and without touching the host's own /etc.
 #
-#   1. host packages: debootstrap (builds the chroot) and sip-tester (sipp);
+#   1. host packages: debootstrap (builds the chroot), sip-tester (sipp) and
+#      sqlite3 (the fault tests check the call log with it);
 #   2. a Debian sid chroot holding Asterisk 22 and the English core prompts,
 #      cached at ${CALLSCREEN_ASTERISK_ROOT:-/var/cache/callscreen/asterisk-sid}
 #      (outside the work tree). A chroot whose `asterisk -V` works is reused;
@@ -31,7 +32,7 @@ SUITE=${CALLSCREEN_SUITE:-sid}
 # asterisk-core-sounds-en-gsm: the English core prompts (digits/N, vm-*,
 # beep, privacy-*). GSM is enough for 8 kHz telephony; no wav variant needed.
 CHROOT_PACKAGES=(asterisk asterisk-core-sounds-en-gsm ${CALLSCREEN_CHROOT_EXTRA:-})
-HOST_PACKAGES=(debootstrap sip-tester)
+HOST_PACKAGES=(debootstrap sip-tester sqlite3)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
