@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
@@ -93,6 +94,12 @@ type Stasis struct {
 
 	mu       sync.Mutex
 	inflight int
+	// claims holds the channels a goroutine is handling (zero time) or
+	// finished handling (when), so that a channel found by the orphan
+	// sweep and by its StasisStart is screened once. See orphans.go.
+	claims map[string]time.Time
+	// sweeping is set while an orphan sweep runs.
+	sweeping atomic.Bool
 	idle     chan struct{} // closed when inflight drops to 0, while draining
 	draining bool
 }
@@ -127,8 +134,9 @@ func NewStasis(opts StasisOptions) *Stasis {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Stasis{o: o, log: o.Logger.With("app", o.Application)}
+	s := &Stasis{o: o, log: o.Logger.With("app", o.Application), claims: make(map[string]time.Time)}
 	s.dial = s.connect
+	tuneARITransport()
 	return s
 }
 
@@ -243,6 +251,9 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 	sub := cl.Bus().Subscribe(nil, ari.Events.StasisStart)
 	defer sub.Cancel()
 	defer s.flush(sub, cl)
+	// Calls that entered Stasis while callscreen was connecting sent
+	// their StasisStart to nobody.
+	go s.sweepOrphans(ctx, calls, cl)
 	tick := time.NewTicker(s.o.HealthInterval)
 	defer tick.Stop()
 
@@ -273,6 +284,7 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 				s.setConnected(c)
 				if c {
 					s.log.InfoContext(ctx, "ARI websocket reconnected; events during the outage were lost")
+					go s.sweepOrphans(ctx, calls, cl)
 				} else {
 					s.log.WarnContext(ctx, "ARI websocket disconnected; the library redials every second")
 				}
@@ -292,6 +304,7 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 					}
 				} else {
 					probeFails = 0
+					go s.sweepOrphans(ctx, calls, cl)
 				}
 			}
 
@@ -358,11 +371,15 @@ func (s *Stasis) probe(ctx context.Context, cl ari.Client) error {
 // subscription buffer holds only 100 events.
 func (s *Stasis) start(calls context.Context, cl ari.Client, st *ari.StasisStart) {
 	s.mu.Lock()
+	if !s.claimLocked(st.Channel.ID) {
+		s.mu.Unlock()
+		return
+	}
 	draining := s.draining
 	s.inflight++
 	s.mu.Unlock()
 	go func() {
-		defer s.done()
+		defer s.done(st.Channel.ID)
 		if draining {
 			s.passThrough(calls, cl, st, "callscreen stopping")
 			return
@@ -371,8 +388,9 @@ func (s *Stasis) start(calls context.Context, cl ari.Client, st *ari.StasisStart
 	}()
 }
 
-func (s *Stasis) done() {
+func (s *Stasis) done(id string) {
 	s.mu.Lock()
+	s.claims[id] = s.o.Now()
 	s.inflight--
 	if s.inflight == 0 && s.idle != nil {
 		close(s.idle)
