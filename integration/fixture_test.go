@@ -45,9 +45,15 @@ ari:
   username: callscreen
   application: callscreen
 agi:
-  enabled: false
+  # The outbound route's callback hook (callbacks_test.go) needs FastAGI.
+  enabled: true
+  listen: 127.0.0.1:4573
 http:
   listen: ` + httpListen + `
+  # The admin dashboard (dashboard_test.go); the password comes from
+  # CALLSCREEN_HTTP_PASSWORD.
+  dashboard: true
+  username: ` + dashboardUser + `
 database: %s
 log:
   level: info
@@ -63,6 +69,7 @@ notify:
 default_profile: default
 dids:
   "` + didChallenge + `": challenge
+  "` + didMonitor + `": monitor
 trunks:
   provider:
     trusted: true
@@ -91,6 +98,11 @@ profiles:
       attempts: 2
       fallback: voicemail
     reject_prompt: true
+  monitor:
+    # A DID being trialled in monitor mode (callbacks_test.go).
+    country: JP
+    own_numbers: ["` + didMonitor + `"]
+    monitor: true
   public:
     # Calls through the internet-facing endpoint ([from-public]).
     country: JP
@@ -193,7 +205,11 @@ func startFixture(ctx context.Context) (_ *fixture, err error) {
 		return nil, err
 	}
 	defer inst.Close()
-	if f.ast, err = harness.StartAsterisk(ctx, harness.AsteriskOptions{Log: inst}); err != nil {
+	outbound, err := outboundDialplan(repo)
+	if err != nil {
+		return nil, err
+	}
+	if f.ast, err = harness.StartAsterisk(ctx, harness.AsteriskOptions{Log: inst, Append: map[string]string{"extensions.conf": outbound}}); err != nil {
 		return nil, fmt.Errorf("%w (install.sh output in %s)", err, f.installLog)
 	}
 	if f.desk, err = harness.StartDeskPhone(ctx, harness.DeskPhoneOptions{}); err != nil {
@@ -283,7 +299,7 @@ func (f *fixture) startServe(ctx context.Context) error {
 	}
 	fmt.Fprintf(logf, "---- callscreen serve started %s ----\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(f.bin, "serve", "-c", f.cfgPath)
-	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+f.ast.ARIPassword)
+	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+f.ast.ARIPassword, "CALLSCREEN_HTTP_PASSWORD="+dashboardPassword)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -65,7 +65,7 @@ Examples:
 					Verdict screening.Verdict `json:"verdict"`
 				}{facts, v})
 			}
-			prof := rt.engine.ProfileFor(f.profile, facts.Called)
+			prof, _ := rt.engine.ProfileAt(f.profile, facts.Called, facts.Time)
 			printVerdict(cmd.OutOrStdout(), facts, &v, prof)
 			return nil
 		},
@@ -154,6 +154,9 @@ func printVerdict(w io.Writer, f *screening.Facts, v *screening.Verdict, p *scre
 		called = "(any)"
 	}
 	fmt.Fprintf(w, "Called    %s, profile %s (%s)\n", safe(called), v.Profile, p.Country)
+	if v.Closed != "" {
+		fmt.Fprintf(w, "Hours     %s\n", v.Closed)
+	}
 	fmt.Fprintf(w, "Presence  %s\n", v.Presence)
 	fmt.Fprintf(w, "Verdict   %s", strings.ToUpper(string(v.Action)))
 	if v.Monitor {

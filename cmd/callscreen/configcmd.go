@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -30,6 +31,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 			}
 			src := g.configPath
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (%d profiles, %d DIDs, %d trunks)\n", src, len(cfg.Profiles), len(cfg.DIDs), len(cfg.Trunks))
+			printProfilesNow(cmd.OutOrStdout(), rt.engine, cfg.DIDs, time.Now())
 			return nil
 		},
 	})

@@ -133,10 +133,7 @@ func printRecords(w io.Writer, recs []screening.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tCALLER\tNAME\tCALLED\tPROFILE\tVERDICT\tSCORE\tOUTCOME\tREASONS")
 	for _, r := range recs {
-		verdict := string(r.Verdict.Action)
-		if r.Verdict.Monitor {
-			verdict += " (monitor)"
-		}
+		verdict := verdictText(&r.Verdict)
 		outcome := string(r.Outcome)
 		if r.Detail != "" {
 			outcome += ": " + r.Detail
@@ -147,7 +144,7 @@ func printRecords(w io.Writer, recs []screening.Record) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
 			r.Time.Local().Format("01-02 15:04:05"), safe(cut(caller, 24)), safe(cut(r.Facts.Name, 20)),
-			safe(cut(r.Facts.Called, 16)), r.Verdict.Profile, verdict, r.Verdict.Score, safe(outcome), r.Verdict.Reasons())
+			safe(cut(r.Facts.Called, 16)), r.Verdict.Profile, verdict, r.Verdict.Score, safe(outcome), safe(whyText(&r.Verdict)))
 	}
 	tw.Flush()
 }

@@ -39,6 +39,7 @@ func newRoot() *cobra.Command {
 		newLists(g),
 		newLog(g),
 		newConfigCmd(g),
+		newDoctor(g),
 	)
 	return root
 }

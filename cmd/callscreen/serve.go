@@ -15,13 +15,14 @@ import (
 
 	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
 	"github.com/callscreen/callscreen/cmd/callscreen/internal/metrics"
+	"github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/dialplan"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
 
 func newServe(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Screen calls: run the ARI Stasis application and the FastAGI server",
 		Long: `serve connects to Asterisk's ARI as the Stasis application (default
@@ -40,6 +41,8 @@ the calls in progress have finished.`,
 			return serve(cmd.Context(), cfg, newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format))
 		},
 	}
+	cmd.Flags().BoolVar(&servePprof, "pprof", false, "serve Go's profiling endpoints at /debug/pprof/ on http.listen (load tests)")
+	return cmd
 }
 
 // serve runs every front end until ctx is cancelled.
@@ -52,7 +55,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	logw := store.NewLogWriter(rt.store, store.LogOptions{Logger: log})
 	m := metrics.New(logw)
-	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists}
+	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: log.With("component", "notify"), CallLog: rt.store, UserAgent: "callscreen/" + version})
+	if err != nil {
+		return err
+	}
+	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists, notifier: notifier}
+	sink.throttler, sink.logger = screening.NewThrottler(cfg.Throttle), log.With("component", "throttle")
 
 	// Listen before anything else so a port clash fails start-up.
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -69,6 +77,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	if servePprof {
+		mountPprof(mux)
+	}
+	onConnect := m.SetConnected
+	if cfg.HTTP.Dashboard {
+		dash, ariUp, err := newAdmin(cfg, rt, logw, agiLn != nil, log)
+		if err != nil {
+			httpLn.Close()
+			if agiLn != nil {
+				agiLn.Close()
+			}
+			return err
+		}
+		mux.Handle("/", dash)
+		onConnect = func(up bool) { m.SetConnected(up); ariUp(up) }
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -107,7 +131,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			Logger:       log.With("mode", "ari"),
 			CallTimeout:  cfg.Calls.Deadline,
 			DrainTimeout: cfg.Calls.ShutdownGrace,
-			OnConnect:    m.SetConnected,
+			OnConnect:    onConnect,
 		})
 		run("ari", app.Run)
 	}
@@ -117,6 +141,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			Profiles:     profiles,
 			Recorder:     sink,
 			Rememberer:   sink,
+			Callbacks:    rt.engine,
 			Logger:       log.With("mode", "agi"),
 			CallTimeout:  cfg.Calls.Deadline,
 			DrainTimeout: cfg.Calls.ShutdownGrace,
@@ -144,6 +169,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	wg.Wait()
 	cctx, c := context.WithTimeout(context.Background(), 10*time.Second)
 	defer c()
+	nctx, nc := context.WithTimeout(context.Background(), 5*time.Second)
+	defer nc()
+	if err := notifier.Close(nctx); err != nil {
+		log.Warn("notifications not all delivered", "err", err)
+	}
 	if err := logw.Close(cctx); err != nil {
 		log.Error("call log not fully written", "err", err)
 	}
@@ -203,12 +233,21 @@ type callSink struct {
 	metrics *metrics.Metrics
 	store   *store.Store
 	lists   *screening.Lists
+
+	notifier *notify.Notifier
+
+	// throttler turns repeated challenge failures into throttles
+	// (throttle.go); logger reports them.
+	throttler *screening.Throttler
+	logger    *slog.Logger
 }
 
 // Write records one finished call; it never blocks.
 func (s *callSink) Write(r screening.Record) {
 	s.metrics.Observe(&r)
 	s.log.Write(r)
+	s.notifier.Notify(r)
+	s.throttle(r)
 }
 
 // Remember adds an entry to the live lists at once and persists it.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,9 @@ type DeskPhoneOptions struct {
 	NoAnswer bool
 	// HangupAfter hangs up this long after answering; 0 waits for BYE.
 	HangupAfter time.Duration
+	// NoTrace turns sipp's message trace off, for load runs (thousands of
+	// calls): InviteLog, Rang and Trace then see nothing.
+	NoTrace bool
 }
 
 // Invite is one call that reached the desk phone.
@@ -101,6 +105,9 @@ func StartDeskPhone(ctx context.Context, opts DeskPhoneOptions) (*DeskPhone, err
 		"-trace_msg", "-message_file", d.trace,
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
 		"-aa", "-nostdin",
+	}
+	if opts.NoTrace {
+		args = slices.DeleteFunc(args, func(a string) bool { return a == "-trace_msg" })
 	}
 	cmd := exec.Command("sipp", args...)
 	cmd.Dir = dir

@@ -14,6 +14,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/dialplan"
 	"github.com/callscreen/callscreen/screening"
 )
@@ -36,6 +37,14 @@ type Config struct {
 	DIDs     map[string]string           `mapstructure:"dids"`
 	Trunks   map[string]*screening.Trunk `mapstructure:"trunks"`
 	Profiles map[string]*Profile         `mapstructure:"-"`
+
+	// Notify sends webhooks and mail about rejected calls (see notify.go).
+	Notify notify.Config `mapstructure:"notify"`
+
+	// Callbacks and Throttle: expected callbacks and automatic throttles
+	// (see callbacks.go).
+	Callbacks Callbacks                `mapstructure:"callbacks"`
+	Throttle  screening.ThrottleConfig `mapstructure:"throttle"`
 }
 
 // Profile is one profile: the engine's policy and the Asterisk side's
@@ -68,6 +77,14 @@ type AGI struct {
 // HTTP is the listener for metrics and the admin API.
 type HTTP struct {
 	Listen string `mapstructure:"listen"`
+	// Dashboard serves the admin dashboard and JSON API (/, /api/) on
+	// Listen, behind a login (see http.go).
+	Dashboard        bool          `mapstructure:"dashboard"`
+	Username         string        `mapstructure:"username"`
+	Password         string        `mapstructure:"password"`
+	PasswordFile     string        `mapstructure:"password_file"`
+	InsecurePassword bool          `mapstructure:"insecure_password"`
+	SessionTimeout   time.Duration `mapstructure:"session_timeout"`
 }
 
 // Log configures callscreen's own logs.
@@ -131,6 +148,15 @@ func defaults() map[string]any {
 func Load(path string) (*Config, error) {
 	v := viper.New()
 	for k, d := range defaults() {
+		v.SetDefault(k, d)
+	}
+	for k, d := range httpDefaults() {
+		v.SetDefault(k, d)
+	}
+	for k, d := range notifyDefaults() {
+		v.SetDefault(k, d)
+	}
+	for k, d := range callbackDefaults() {
 		v.SetDefault(k, d)
 	}
 	v.SetEnvPrefix("CALLSCREEN")
@@ -236,6 +262,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("ari.application: required"))
 		}
 	}
+	errs = append(errs, c.HTTP.validate()...)
+	errs = append(errs, c.validateCallbacks()...)
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.AGI.Enabled && c.AGI.Listen == "" {
 		errs = append(errs, errors.New("agi.listen: required when agi.enabled is true"))
 	}
@@ -294,6 +325,9 @@ func (c *Config) Validate() error {
 // passwords unless the lab flag is set. It is separate from Load so that
 // offline commands (check, lists, log) work without ARI credentials.
 func (c *Config) CheckSecrets() error {
+	if err := c.HTTP.checkSecrets(); err != nil {
+		return err
+	}
 	if !c.ARI.Enabled {
 		return nil
 	}
@@ -315,6 +349,7 @@ func (c *Config) Policy() screening.Policy {
 		Trunks:        c.Trunks,
 		ScannerAgents: c.ScannerAgents,
 	}
+	p.Throttle, p.CallbackWindow = c.Throttle, c.Callbacks.Window
 	for name, prof := range c.Profiles {
 		sp := prof.Screening
 		p.Profiles[name] = &sp

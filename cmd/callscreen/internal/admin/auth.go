@@ -1,0 +1,357 @@
+package admin
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Session cookie and CSRF header names.
+const (
+	cookieName = "callscreen_session"
+	csrfHeader = "X-CSRF-Token"
+	// maxSessions bounds the session table; the oldest session is ended
+	// to make room.
+	maxSessions = 256
+)
+
+// session is one logged-in browser.
+type session struct {
+	user    string
+	csrf    string
+	created time.Time
+	expires time.Time // idle expiry, pushed back on each use
+}
+
+// sessions is the server-side session table, keyed by the SHA-256 of the
+// cookie's value.
+type sessions struct {
+	mu      sync.Mutex
+	m       map[[32]byte]*session
+	idle    time.Duration
+	maxLife time.Duration
+	now     func() time.Time
+}
+
+func newSessions(idle, maxLife time.Duration, now func() time.Time) *sessions {
+	return &sessions{m: make(map[[32]byte]*session), idle: idle, maxLife: maxLife, now: now}
+}
+
+// randomToken returns 256 random bits, base64url encoded.
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand panics if the OS cannot supply)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// create starts a session for user and returns its cookie value.
+func (s *sessions) create(user string) (id string, sess session) {
+	id = randomToken()
+	now := s.now()
+	sess = session{user: user, csrf: randomToken(), created: now, expires: now.Add(s.idle)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.m {
+		if !now.Before(v.expires) {
+			delete(s.m, k)
+		}
+	}
+	for len(s.m) >= maxSessions {
+		var (
+			oldest [32]byte
+			at     time.Time
+		)
+		for k, v := range s.m {
+			if at.IsZero() || v.created.Before(at) {
+				oldest, at = k, v.created
+			}
+		}
+		delete(s.m, oldest)
+	}
+	s.m[sha256.Sum256([]byte(id))] = &sess
+	return id, sess
+}
+
+// get returns the session with cookie value id and extends its idle
+// expiry; ok is false for an unknown or expired session.
+func (s *sessions) get(id string) (session, bool) {
+	key := sha256.Sum256([]byte(id))
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.m[key]
+	if !ok {
+		return session{}, false
+	}
+	if !now.Before(sess.expires) || now.Sub(sess.created) >= s.maxLife {
+		delete(s.m, key)
+		return session{}, false
+	}
+	sess.expires = now.Add(s.idle)
+	return *sess, true
+}
+
+// end deletes the session with cookie value id.
+func (s *sessions) end(id string) {
+	s.mu.Lock()
+	delete(s.m, sha256.Sum256([]byte(id)))
+	s.mu.Unlock()
+}
+
+// limiter counts failed logins per client address in a sliding window and
+// refuses further attempts once max have failed.
+type limiter struct {
+	mu     sync.Mutex
+	fails  map[string][]time.Time
+	max    int
+	window time.Duration
+	now    func() time.Time
+}
+
+func newLimiter(max int, window time.Duration, now func() time.Time) *limiter {
+	return &limiter{fails: make(map[string][]time.Time), max: max, window: window, now: now}
+}
+
+// blocked reports how long key must wait before trying again (0: not
+// blocked).
+func (l *limiter) blocked(key string) time.Duration {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.prune(key, now)
+	if len(f) < l.max {
+		return 0
+	}
+	return f[0].Add(l.window).Sub(now)
+}
+
+// fail records a failed attempt by key.
+func (l *limiter) fail(key string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := append(l.prune(key, now), now)
+	if len(f) > l.max {
+		f = f[len(f)-l.max:]
+	}
+	l.fails[key] = f
+	if len(l.fails) > 10000 { // a flood of addresses: forget the idle ones
+		for k := range l.fails {
+			l.prune(k, now)
+		}
+	}
+}
+
+// reset forgets key's failures after a successful login.
+func (l *limiter) reset(key string) {
+	l.mu.Lock()
+	delete(l.fails, key)
+	l.mu.Unlock()
+}
+
+// prune drops key's failures older than the window; l.mu is held.
+func (l *limiter) prune(key string, now time.Time) []time.Time {
+	f := l.fails[key]
+	i := 0
+	for i < len(f) && now.Sub(f[i]) >= l.window {
+		i++
+	}
+	f = slices.Clip(f[i:])
+	if len(f) == 0 {
+		delete(l.fails, key)
+		return nil
+	}
+	l.fails[key] = f
+	return f
+}
+
+// clientKey is the rate limiter's key for r: the client's IP address.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// checkPassword compares the credentials in constant time (hashing first,
+// so that neither the length nor the content leaks through timing).
+func (s *Server) checkPassword(user, pass string) bool {
+	hu, wu := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(s.opts.Username))
+	hp, wp := sha256.Sum256([]byte(pass)), sha256.Sum256([]byte(s.opts.Password))
+	okUser := subtle.ConstantTimeCompare(hu[:], wu[:])
+	okPass := subtle.ConstantTimeCompare(hp[:], wp[:])
+	return okUser&okPass == 1
+}
+
+// refuseLimited answers 429 when the client has failed too often.
+func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request) bool {
+	wait := s.limiter.blocked(clientKey(r))
+	if wait <= 0 {
+		return false
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	w.Header().Set("Retry-After", fmt.Sprint(secs))
+	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins from %s; try again in %d seconds", clientKey(r), secs))
+	return true
+}
+
+// caller is who made an authenticated request.
+type caller struct {
+	user string
+	// sess is set for a browser session, nil for HTTP Basic.
+	sess *session
+}
+
+// auth wraps an API handler: it requires a valid session (with the CSRF
+// token on state-changing methods) or HTTP Basic credentials.
+func (s *Server) auth(h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
+			sess, ok := s.sessions.get(c.Value)
+			if !ok {
+				clearCookie(w, r)
+				writeError(w, http.StatusUnauthorized, "session expired; log in again")
+				return
+			}
+			if !safeMethod(r.Method) {
+				got := r.Header.Get(csrfHeader)
+				if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
+					writeError(w, http.StatusForbidden, "missing or wrong "+csrfHeader+" header")
+					return
+				}
+			}
+			h(w, r, caller{user: sess.user, sess: &sess})
+			return
+		}
+		if user, pass, ok := r.BasicAuth(); ok {
+			if s.refuseLimited(w, r) {
+				return
+			}
+			if !s.checkPassword(user, pass) {
+				s.limiter.fail(clientKey(r))
+				s.log.Warn("admin: failed HTTP Basic login", "user", user, "client", r.RemoteAddr)
+				w.Header().Set("WWW-Authenticate", `Basic realm="callscreen", charset="UTF-8"`)
+				writeError(w, http.StatusUnauthorized, "wrong user name or password")
+				return
+			}
+			h(w, r, caller{user: user})
+			return
+		}
+		// No WWW-Authenticate challenge: the browser would pop up its own
+		// login dialog over the dashboard's.
+		writeError(w, http.StatusUnauthorized, "log in first (session cookie or HTTP Basic)")
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// loginRequest is the body of POST /api/login.
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// sessionInfo is the reply of POST /api/login and GET /api/session.
+type sessionInfo struct {
+	User      string    `json:"user"`
+	CSRFToken string    `json:"csrf_token,omitempty"`
+	Expires   time.Time `json:"expires,omitzero"`
+}
+
+// login checks the credentials and starts a session.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if s.refuseLimited(w, r) {
+		return
+	}
+	var req loginRequest
+	if err := decodeJSON(w, r, &req, 4<<10); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !s.checkPassword(req.Username, req.Password) {
+		s.limiter.fail(clientKey(r))
+		s.log.Warn("admin: failed login", "user", req.Username, "client", r.RemoteAddr)
+		writeError(w, http.StatusUnauthorized, "wrong user name or password")
+		return
+	}
+	s.limiter.reset(clientKey(r))
+	if c, err := r.Cookie(cookieName); err == nil {
+		s.sessions.end(c.Value) // no session fixation
+	}
+	id, sess := s.sessions.create(req.Username)
+	http.SetCookie(w, &http.Cookie{
+		Name:     cookieName,
+		Value:    id,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   isHTTPS(r),
+		SameSite: http.SameSiteStrictMode,
+	})
+	s.log.Info("admin: login", "user", req.Username, "client", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, sessionInfo{User: sess.user, CSRFToken: sess.csrf, Expires: sess.expires})
+}
+
+// logout ends the session.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, c caller) {
+	if ck, err := r.Cookie(cookieName); err == nil {
+		s.sessions.end(ck.Value)
+	}
+	clearCookie(w, r)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// session tells the page who is logged in and hands it the CSRF token
+// again after a reload.
+func (s *Server) session(w http.ResponseWriter, r *http.Request, c caller) {
+	info := sessionInfo{User: c.user}
+	if c.sess != nil {
+		info.CSRFToken, info.Expires = c.sess.csrf, c.sess.expires
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func clearCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: isHTTPS(r), SameSite: http.SameSiteStrictMode})
+}
+
+// isHTTPS reports whether the browser reached us over TLS, directly or
+// through a reverse proxy that says so.
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+// decodeJSON reads a JSON request body of at most limit bytes into v,
+// refusing other content types, unknown fields and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	if ct := r.Header.Get("Content-Type"); !isMediaType(ct, "application/json") {
+		return unsupportedMedia{fmt.Sprintf("want Content-Type: application/json, got %q", ct)}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badf("bad JSON body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badf("bad JSON body: data after the object")
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHTTPDashboardDefaults(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.HTTP
+	if h.Dashboard || h.Username != "admin" || h.Password != "" || h.InsecurePassword || h.SessionTimeout != 12*time.Hour {
+		t.Errorf("http defaults = %+v", h)
+	}
+	// Off by default, so no password is needed.
+	cfg.ARI.InsecurePassword = true
+	if err := cfg.CheckSecrets(); err != nil {
+		t.Errorf("CheckSecrets with the dashboard off: %v", err)
+	}
+}
+
+func TestHTTPDashboardSecrets(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "dashboard.secret")
+	if err := os.WriteFile(secret, []byte("file-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const base = "ari:\n  insecure_password: true\nhttp:\n  dashboard: true\n"
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		loadErr    string // Load fails naming this
+		secretsErr string // CheckSecrets fails naming this
+		password   string
+	}{
+		{name: "empty password refused", yaml: base, secretsErr: "http.password"},
+		{name: "sample password refused", yaml: base + "  password: changeme\n", secretsErr: "http.password"},
+		{name: "empty password for a lab", yaml: base + "  insecure_password: true\n"},
+		{name: "password from the file", yaml: base + "  password: \"\"\n  password_file: " + secret + "\n", password: "file-s3cret"},
+		{name: "password from the environment", yaml: base, env: map[string]string{"CALLSCREEN_HTTP_PASSWORD": "env-s3cret"}, password: "env-s3cret"},
+		{name: "missing password file", yaml: base + "  password_file: /nonexistent/secret\n", secretsErr: "http.password_file"},
+		{name: "no user name", yaml: base + "  username: \"\"\n  password: x-s3cret\n", loadErr: "http.username"},
+		{name: "short session", yaml: base + "  password: x-s3cret\n  session_timeout: 10s\n", loadErr: "http.session_timeout"},
+		{name: "bad session duration", yaml: base + "  session_timeout: a while\n", loadErr: "session_timeout"},
+		{name: "unknown key", yaml: base + "  pasword: x\n", loadErr: "pasword"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load(writeConfig(t, tt.yaml))
+			if tt.loadErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.loadErr) {
+					t.Errorf("Load err = %v, want one naming %q", err, tt.loadErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.CheckSecrets()
+			if tt.secretsErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.secretsErr) {
+					t.Errorf("CheckSecrets err = %v, want one naming %q", err, tt.secretsErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.HTTP.Password != tt.password {
+				t.Errorf("password %q, want %q", cfg.HTTP.Password, tt.password)
+			}
+		})
+	}
+}
