@@ -16,7 +16,7 @@ import (
 // newAdmin builds the admin dashboard and JSON API (http.dashboard) for
 // serve. It returns the handler to mount at "/" and a function that serve
 // calls with the ARI connection state.
-func newAdmin(cfg *config.Config, rt *runtime, logw *store.LogWriter, agiListening bool, log *slog.Logger) (http.Handler, func(up bool), error) {
+func newAdmin(cfg *config.Config, rt *screener, logw *store.LogWriter, agiListening bool, log *slog.Logger) (http.Handler, func(up bool), error) {
 	var ariUp atomic.Bool
 	started := time.Now()
 	srv, err := admin.New(admin.Options{

@@ -30,7 +30,7 @@ func TestNewAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := newRuntime(t.Context(), cfg, runtimeOptions{})
+	rt, err := newScreener(t.Context(), cfg, screenerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

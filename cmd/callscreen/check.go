@@ -51,7 +51,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			rt, err := newRuntime(cmd.Context(), cfg, runtimeOptions{readOnly: true})
+			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true})
 			if err != nil {
 				return err
 			}

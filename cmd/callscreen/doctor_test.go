@@ -212,7 +212,7 @@ func TestDoctorListenersAndDatabase(t *testing.T) {
 	}
 	hs.Start()
 	defer hs.Close()
-	rt, err := newRuntime(context.Background(), cfg, runtimeOptions{})
+	rt, err := newScreener(context.Background(), cfg, screenerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

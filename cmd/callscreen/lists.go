@@ -42,7 +42,7 @@ func parseKind(s string) (screening.ListKind, error) {
 
 // normalizer returns a function turning a number as an operator types it
 // into the E.164 form lists hold.
-func (rt *runtime) normalizer() func(string) (string, error) {
+func (rt *screener) normalizer() func(string) (string, error) {
 	country := rt.engine.ProfileFor("", "").Country
 	return func(s string) (string, error) {
 		s = strings.TrimSpace(s)
@@ -144,12 +144,12 @@ func expirySuffix(t time.Time) string {
 	return " until " + t.Local().Format("2006-01-02 15:04")
 }
 
-func openForLists(cmd *cobra.Command, g *globals) (*runtime, *store.Store, error) {
+func openForLists(cmd *cobra.Command, g *globals) (*screener, *store.Store, error) {
 	cfg, err := g.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	rt, err := newRuntime(cmd.Context(), cfg, runtimeOptions{})
+	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -52,7 +52,7 @@ func newLog(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rt, err := newRuntime(cmd.Context(), cfg, runtimeOptions{readOnly: true})
+			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true})
 			if err != nil {
 				return err
 			}

@@ -5,11 +5,6 @@ import (
 	"net/http/pprof"
 )
 
-// servePprof is serve's --pprof flag: profiling endpoints on the HTTP
-// listener. Off by default: a profile shows call handling internals and
-// costs CPU while it is taken.
-var servePprof bool
-
 // mountPprof adds Go's profiling endpoints under /debug/pprof/ (for
 // example `go tool pprof http://127.0.0.1:8090/debug/pprof/profile?seconds=20`).
 func mountPprof(mux *http.ServeMux) {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +42,7 @@ func buildBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "callscreen")
-		gotool := filepath.Join(goruntime.GOROOT(), "bin", "go")
+		gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(gotool); err != nil {
 			gotool = "go"
 		}

@@ -21,7 +21,16 @@ import (
 	"github.com/callscreen/callscreen/screening/store"
 )
 
+// serveOptions are serve's own flags.
+type serveOptions struct {
+	// pprof serves Go's profiling endpoints on the HTTP listener. Off by
+	// default: a profile shows call handling internals and costs CPU
+	// while it is taken.
+	pprof bool
+}
+
 func newServe(g *globals) *cobra.Command {
+	var opts serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Screen calls: run the ARI Stasis application and the FastAGI server",
@@ -38,16 +47,16 @@ the calls in progress have finished.`,
 			if err := cfg.CheckSecrets(); err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format))
+			return serve(cmd.Context(), cfg, newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&servePprof, "pprof", false, "serve Go's profiling endpoints at /debug/pprof/ on http.listen (load tests)")
+	cmd.Flags().BoolVar(&opts.pprof, "pprof", false, "serve Go's profiling endpoints at /debug/pprof/ on http.listen (load tests)")
 	return cmd
 }
 
 // serve runs every front end until ctx is cancelled.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	rt, err := newRuntime(ctx, cfg, runtimeOptions{})
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serveOptions) error {
+	rt, err := newScreener(ctx, cfg, screenerOptions{})
 	if err != nil {
 		return err
 	}
@@ -77,7 +86,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	if servePprof {
+	if opts.pprof {
 		mountPprof(mux)
 	}
 	onConnect := m.SetConnected
@@ -192,7 +201,7 @@ func collect(ch <-chan error) []error {
 
 // refreshLists reloads the lists snapshot when another process (the CLI,
 // the admin API) changed them.
-func refreshLists(ctx context.Context, rt *runtime, log *slog.Logger) error {
+func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 	last, err := rt.store.ListsVersion(ctx)
 	if err != nil {
 		return err

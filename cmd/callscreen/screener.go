@@ -13,9 +13,9 @@ import (
 	"github.com/callscreen/callscreen/screening/store"
 )
 
-// runtime is the engine with its lists and store, as every command that
+// screener is the engine with its lists and store, as every command that
 // evaluates calls or edits lists needs them.
-type runtime struct {
+type screener struct {
 	cfg     *config.Config
 	store   *store.Store // nil when read-only and no database exists yet
 	lists   *screening.Lists
@@ -23,13 +23,13 @@ type runtime struct {
 	engine  *screening.Engine
 }
 
-type runtimeOptions struct {
+type screenerOptions struct {
 	// readOnly commands do not create a database that does not exist.
 	readOnly bool
 }
 
-func newRuntime(ctx context.Context, cfg *config.Config, opts runtimeOptions) (*runtime, error) {
-	rt := &runtime{cfg: cfg, numbers: screening.NewNumbering(cfg.Numbers.CacheSize)}
+func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) (*screener, error) {
+	rt := &screener{cfg: cfg, numbers: screening.NewNumbering(cfg.Numbers.CacheSize)}
 	var snap *screening.ListSnapshot
 	if _, err := os.Stat(cfg.Database); err == nil || !opts.readOnly {
 		st, err := openStore(ctx, cfg.Database)
@@ -66,7 +66,7 @@ func openStore(ctx context.Context, path string) (*store.Store, error) {
 }
 
 // requireStore returns the store or an error saying there is none yet.
-func (rt *runtime) requireStore() (*store.Store, error) {
+func (rt *screener) requireStore() (*store.Store, error) {
 	if rt.store == nil {
 		return nil, errors.New("no database yet at " + rt.cfg.Database + ": nothing has been logged or listed")
 	}
@@ -74,7 +74,7 @@ func (rt *runtime) requireStore() (*store.Store, error) {
 }
 
 // Close releases the store.
-func (rt *runtime) Close() {
+func (rt *screener) Close() {
 	if rt.store != nil {
 		rt.store.Close()
 	}
