@@ -70,6 +70,7 @@ default_profile: default
 dids:
   "` + didChallenge + `": challenge
   "` + didMonitor + `": monitor
+  "` + didNames + `": names
 trunks:
   provider:
     trusted: true
@@ -98,6 +99,18 @@ profiles:
       attempts: 2
       fallback: voicemail
     reject_prompt: true
+  names:
+    # Challenged callers say their name for the person who answers
+    # (names_test.go).
+    country: JP
+    own_numbers: ["` + didNames + `"]
+    thresholds: {challenge: 15, voicemail: 60, reject: 90}
+    challenge:
+      digits: "` + challengeDigit + `"
+      timeout: 3s
+      attempts: 2
+      record_name: true
+      max_name: 3s
   monitor:
     # A DID being trialled in monitor mode (callbacks_test.go).
     country: JP

@@ -342,7 +342,10 @@ func (a *Asterisk) prepare(clearVoicemail bool) error {
 			return fmt.Errorf("harness: mount %s on %s: %w", m.src, target, err)
 		}
 	}
-	for _, d := range []string{"var/run/asterisk", "var/log/asterisk", "var/spool/asterisk", "var/lib/asterisk", "var/cache/asterisk"} {
+	// var/spool/asterisk/recording is where ARI records (callscreen's name
+	// capture); Debian's package does not create it and Asterisk does not
+	// either, as asterisk-conf/README.md tells integrators.
+	for _, d := range []string{"var/run/asterisk", "var/log/asterisk", "var/spool/asterisk/recording", "var/spool/asterisk", "var/lib/asterisk", "var/cache/asterisk"} {
 		p := filepath.Join(a.Root, d)
 		if err := os.MkdirAll(p, 0o750); err != nil {
 			return fmt.Errorf("harness: %w", err)
