@@ -71,6 +71,7 @@ dids:
   "` + didChallenge + `": challenge
   "` + didMonitor + `": monitor
   "` + didNames + `": names
+  "` + harness.DIDAGI + `": challenge
 trunks:
   provider:
     trusted: true
