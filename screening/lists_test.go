@@ -87,7 +87,8 @@ func TestValidateEntryNumber(t *testing.T) {
 	}
 }
 
-// buildSnapshot fills a block list with n distinct mobile-like numbers.
+// buildSnapshot fills a block list with n distinct mobile-like numbers, as
+// a bulk import does.
 func buildSnapshot(tb testing.TB, n int) *ListSnapshot {
 	tb.Helper()
 	var b ListBuilder
@@ -95,7 +96,7 @@ func buildSnapshot(tb testing.TB, n int) *ListSnapshot {
 	for i := 0; i < n; i++ {
 		// Spread the numbers the way a real list would be: Japanese
 		// mobiles and US numbers.
-		if err := b.Add(Entry{Kind: Block, Number: fmt.Sprintf("+8190%08d", i*7%100000000)}); err != nil {
+		if err := b.Add(Entry{Kind: Block, Number: fmt.Sprintf("+8190%08d", i*7%100000000), Source: SourceImport}); err != nil {
 			tb.Fatal(err)
 		}
 	}
