@@ -101,9 +101,9 @@ func BenchmarkVelocityBusy(b *testing.B) {
 		numbers[i] = fmt.Sprintf("+8190%08d", i*37)
 	}
 	now := time.Now()
-	b.ReportMetric(float64(v.Bytes()), "bytes-total")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		v.Observe(now.Add(time.Duration(i)*time.Millisecond), numbers[i%len(numbers)])
 	}
+	b.ReportMetric(float64(v.Bytes()), "bytes-total")
 }
