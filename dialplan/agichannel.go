@@ -69,8 +69,9 @@ type agiChannel struct {
 }
 
 var (
-	_ Channel   = (*agiChannel)(nil)
-	_ VarReader = (*agiChannel)(nil)
+	_ Channel     = (*agiChannel)(nil)
+	_ VarReader   = (*agiChannel)(nil)
+	_ BatchReader = (*agiChannel)(nil)
 )
 
 // openAGI reads the AGI environment from conn, allowing readTimeout for
@@ -378,6 +379,19 @@ func (c *agiChannel) Get(ctx context.Context, name string) (string, bool, error)
 		return "", false, nil
 	}
 	return resp.Value, true, nil
+}
+
+// GetBatch implements BatchReader with one GET FULL VARIABLE of
+// batchExpr instead of one command per value.
+func (c *agiChannel) GetBatch(ctx context.Context, names []string) ([]string, []bool, error) {
+	resp, err := c.exec(ctx, "GET FULL VARIABLE", quoteAGI(batchExpr(names)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.Result != 1 {
+		return nil, nil, fmt.Errorf("%w: batch read: result=%d", errAGIResponse, resp.Result)
+	}
+	return parseBatch(resp.Value, len(names))
 }
 
 // agiLineReader reads Asterisk's side of a FastAGI session and hands it

@@ -2,9 +2,11 @@ package dialplan
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/callscreen/callscreen/screening"
@@ -85,7 +87,7 @@ func Gather(ctx context.Context, r VarReader, base screening.Facts, o GatherOpti
 			reads = append(reads, rd)
 		}
 	}
-	g.run(ctx, reads)
+	g.read(ctx, reads)
 
 	if n, err := strconv.Atoi(stirCount); err == nil && n > 0 && ctx.Err() == nil {
 		n = min(n, maxStir)
@@ -96,10 +98,81 @@ func Gather(ctx context.Context, r VarReader, base screening.Facts, o GatherOpti
 				readReq{fmt.Sprintf("STIR_SHAKEN(%d,attestation)", i), &stir[i].Attestation},
 				readReq{fmt.Sprintf("STIR_SHAKEN(%d,verify_result)", i), &stir[i].VerifyResult})
 		}
-		g.run(ctx, reads)
+		g.read(ctx, reads)
 		f.Stir = stir
 	}
 	return f, errors.Join(g.errs...)
+}
+
+// BatchReader is a VarReader that can read several values in one round
+// trip to Asterisk. values[i] and ok[i] answer names[i] as Get would. An
+// error means the batch as a whole could not be read (Gather then reads
+// the values one by one), or wraps ErrHangup.
+type BatchReader interface {
+	VarReader
+	GetBatch(ctx context.Context, names []string) (values []string, ok []bool, err error)
+}
+
+// read reads reads: in one batch when the reader can, else (or when the
+// batch fails for another reason than a hangup) one by one with run.
+func (g *gatherer) read(ctx context.Context, reads []readReq) {
+	if br, isBatch := g.r.(BatchReader); isBatch && len(reads) > 1 {
+		names := make([]string, len(reads))
+		for i, rd := range reads {
+			names[i] = rd.name
+		}
+		values, ok, err := br.GetBatch(ctx, names)
+		if err == nil && len(values) == len(reads) && len(ok) == len(reads) {
+			for i, rd := range reads {
+				if ok[i] {
+					*rd.dst = truncate(values[i], maxFact)
+				}
+			}
+			return
+		}
+		if err != nil && (errors.Is(err, ErrHangup) || ctx.Err() != nil) {
+			g.errs = append(g.errs, fmt.Errorf("batch read: %w", err))
+			return
+		}
+	}
+	g.run(ctx, reads)
+}
+
+// batchExpr is the dialplan expression that reads names in one
+// substitution: each value is prefixed with "x" (BASE64_ENCODE warns on
+// empty input) and base64-encoded, and the results are joined with ",",
+// which base64 never contains. Asterisk substitutes once: a value the
+// caller sent (a header holding "${...}") is encoded as text, never
+// evaluated.
+func batchExpr(names []string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("${BASE64_ENCODE(x${")
+		b.WriteString(n)
+		b.WriteString("})}")
+	}
+	return b.String()
+}
+
+// parseBatch decodes what batchExpr's substitution returned, for n names.
+// A value that is empty (an unset variable, a missing header) is absent.
+func parseBatch(s string, n int) (values []string, ok []bool, err error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != n {
+		return nil, nil, fmt.Errorf("batch read: %d values for %d names", len(parts), n)
+	}
+	values, ok = make([]string, n), make([]bool, n)
+	for i, p := range parts {
+		d, err := base64.StdEncoding.DecodeString(p)
+		if err != nil || len(d) == 0 || d[0] != 'x' {
+			return nil, nil, fmt.Errorf("batch read: value %d is not what was asked for", i)
+		}
+		values[i], ok[i] = string(d[1:]), len(d) > 1
+	}
+	return values, ok, nil
 }
 
 // readReq is one value to read and where to store it.

@@ -111,6 +111,18 @@ func (c *fakeChans) GetVariable(key *ari.Key, name string) (string, error) {
 }
 
 func (c *fakeChans) SetVariable(key *ari.Key, name, value string) error {
+	// ARRAY(A,B)=1,2 sets A and B, as Asterisk's func_strings does.
+	if list, ok := strings.CutPrefix(name, "ARRAY("); ok && strings.HasSuffix(list, ")") {
+		vals := strings.Split(value, ",")
+		for i, n := range strings.Split(strings.TrimSuffix(list, ")"), ",") {
+			v := ""
+			if i < len(vals) {
+				v = vals[i]
+			}
+			c.record(fmt.Sprintf("set %s=%s", n, v))
+		}
+		return nil
+	}
 	c.record(fmt.Sprintf("set %s=%s", name, value))
 	return nil
 }
