@@ -18,8 +18,21 @@ import (
 // server: AGI(agi://127.0.0.1:4573/screen?profile=<p>).
 const DefaultFastAGIAddr = "127.0.0.1:4573"
 
-// FastAGIScript is the one script the FastAGI server serves.
+// FastAGIScript is the script that screens a call.
 const FastAGIScript = "screen"
+
+// CallbackScript is the script an outbound route runs to expect a
+// callback from the number it dials:
+// AGI(agi://127.0.0.1:4573/callback?number=${EXTEN}). It answers at once
+// and never fails the outbound call.
+const CallbackScript = "callback"
+
+// Callbacks turns a number the business dialled into the allow entry of an
+// expected callback (screening.Engine.ExpectCallback). ok is false when
+// nothing is to be written.
+type Callbacks interface {
+	ExpectCallback(number, profile string, now time.Time) (e screening.Entry, ok bool, err error)
+}
 
 // FastAGIOptions configures FastAGI. Evaluator is required; everything
 // else has a default.
@@ -31,8 +44,10 @@ type FastAGIOptions struct {
 	// Recorder receives one record per call; nil discards them.
 	Recorder Recorder
 	// Rememberer receives an allow entry for each caller who passes a
-	// challenge; nil forgets them.
+	// challenge, and for each expected callback; nil forgets them.
 	Rememberer Rememberer
+	// Callbacks serves the callback script; nil logs and ignores it.
+	Callbacks Callbacks
 	// Logger is the logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -217,6 +232,9 @@ type agiRequest struct {
 	id, channel     string
 	number, name    string
 	did             string
+	// dialled is the callback script's number: its "number" query
+	// parameter, else the extension.
+	dialled string
 }
 
 // maxProfileName bounds a profile name taken from the request.
@@ -241,6 +259,10 @@ func parseAGIRequest(env map[string]string) (r agiRequest, ok bool) {
 	r.id = truncate(env["agi_uniqueid"], maxFact)
 	r.channel = truncate(env["agi_channel"], maxFact)
 	r.did = truncate(env["agi_extension"], maxFact)
+	r.dialled = truncate(q.Get("number"), maxFact)
+	if r.dialled == "" {
+		r.dialled = r.did
+	}
 	// Asterisk writes "unknown" for a caller ID that is not set; leave it
 	// to Gather, which reads CALLERID() and so sees the same as ARI.
 	if v := env["agi_callerid"]; v != "unknown" {
@@ -275,11 +297,17 @@ func (a *FastAGI) serveConn(calls context.Context, conn net.Conn, draining bool)
 	}
 	ch.did = req.did
 	log = log.With("call", req.id, "caller", req.number, "profile", req.profile, "channel", req.channel)
+	if req.script == CallbackScript {
+		// An outbound call: it sets nothing and must not wait for the store.
+		conn.Close()
+		a.expectCallback(calls, log, req)
+		return
+	}
 	defer a.ensureAction(calls, log, ch)
 
 	switch {
 	case req.script != FastAGIScript:
-		log.WarnContext(calls, "unknown FastAGI script; the call rings unscreened", "script", req.script, "want", FastAGIScript)
+		log.WarnContext(calls, "unknown FastAGI script; the call rings unscreened", "script", req.script, "want", FastAGIScript+" or "+CallbackScript)
 		return
 	case draining:
 		a.passThrough(calls, log, ch, req, start, "callscreen stopping")
@@ -391,4 +419,32 @@ func (a *FastAGI) write(r screening.Record) {
 	if a.o.Recorder != nil {
 		a.o.Recorder.Write(r)
 	}
+}
+
+// expectCallback records an expected callback from the number an outbound
+// call dialled. The AGI session is already over: a failure here is logged
+// and costs the outbound call nothing.
+func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req agiRequest) {
+	log = log.With("script", CallbackScript, "dialled", req.dialled)
+	if a.o.Callbacks == nil || a.o.Rememberer == nil {
+		log.WarnContext(calls, "callback hook ran but expected callbacks are not configured; ignored")
+		return
+	}
+	now := a.o.Now()
+	e, ok, err := a.o.Callbacks.ExpectCallback(req.dialled, req.profile, now)
+	switch {
+	case err != nil:
+		log.WarnContext(calls, "expected callback not recorded", "err", err)
+		return
+	case !ok:
+		log.DebugContext(calls, "dialled number already allowed for longer; nothing to record")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls), 2*time.Second)
+	defer cancel()
+	if err := a.o.Rememberer.Remember(ctx, e); err != nil {
+		log.WarnContext(ctx, "expected callback not recorded", "number", e.Number, "err", err)
+		return
+	}
+	log.InfoContext(ctx, "expected callback recorded", "number", e.Number, "until", e.Expires)
 }
