@@ -354,70 +354,23 @@ func (a *FastAGI) passThrough(calls context.Context, log *slog.Logger, ch *agiCh
 		log.ErrorContext(ctx, "cannot continue call", "err", err)
 	}
 	rec.Handling = a.o.Now().Sub(start)
-	a.write(rec)
+	a.screener().write(rec)
 }
 
-// screen screens one call: gather, evaluate, act, remember, record. It
-// mirrors Stasis.handle, so that the call log cannot tell the modes apart
-// except by Mode.
+// screen screens one call within the call deadline.
 func (a *FastAGI) screen(calls context.Context, log *slog.Logger, ch *agiChannel, req agiRequest, start time.Time) {
 	ctx, cancel := context.WithTimeout(calls, a.o.CallTimeout)
 	defer cancel()
-
-	rec := screening.Record{ID: req.id, Time: start, Mode: screening.ModeAGI}
-	p := a.profile(req.profile)
-	defer func() {
-		// The engine is pure Go and should not panic; if it does, the call
-		// still rings.
-		if r := recover(); r != nil {
-			log.ErrorContext(ctx, "panic while screening; failing open", "panic", r)
-			res := (&actor{ch: ch, v: &rec.Verdict, p: &p}).failOpen(ctx, Result{}, fmt.Errorf("panic: %v", r))
-			rec.Taken, rec.Outcome, rec.Detail = res.Taken, res.Outcome, res.Detail
-			rec.Handling = a.o.Now().Sub(start)
-			a.write(rec)
-		}
-	}()
-
-	facts, err := Gather(ctx, ch, screening.Facts{
+	a.screener().screen(ctx, log, ch, screening.ModeAGI, screening.Facts{
 		ID: req.id, Time: start, Number: req.number, Name: req.name, Called: req.did,
-	}, GatherOptions{Timeout: a.o.GatherTimeout})
-	if err != nil {
-		log.DebugContext(ctx, "some facts could not be read", "err", err)
-	}
-	rec.Facts = facts
-
-	t0 := a.o.Now()
-	v := a.o.Evaluator.Evaluate(&facts, req.profile)
-	rec.Decision = a.o.Now().Sub(t0)
-	if v.CallID == "" {
-		v.CallID = req.id
-	}
-	rec.Verdict = v
-	if v.Profile != "" && v.Profile != req.profile {
-		p = a.profile(v.Profile)
-		log = log.With("resolved_profile", v.Profile)
-	}
-
-	res := Act(ctx, ch, v, p, ActOptions{Logger: log, Now: a.o.Now})
-	rec.Taken, rec.Outcome, rec.Detail, rec.AnswerDelay = res.Taken, res.Outcome, res.Detail, res.AnswerDelay
-	rec.Handling = a.o.Now().Sub(start)
-
-	if res.Remember {
-		rememberCaller(ctx, a.o.Rememberer, log, a.o.Now(), v, p)
-	}
-	a.write(rec)
-	lvl := slog.LevelInfo
-	if res.Outcome == screening.OutcomeError {
-		lvl = slog.LevelWarn
-	}
-	log.Log(ctx, lvl, "call screened",
-		"action", v.Action, "taken", res.Taken, "outcome", res.Outcome, "detail", res.Detail,
-		"score", v.Score, "reasons", v.Reasons(), "decision", rec.Decision, "handling", rec.Handling)
+	}, req.profile)
 }
 
-func (a *FastAGI) write(r screening.Record) {
-	if a.o.Recorder != nil {
-		a.o.Recorder.Write(r)
+// screener returns what screening a call needs from the options.
+func (a *FastAGI) screener() screener {
+	return screener{
+		evaluator: a.o.Evaluator, profiles: a.o.Profiles, recorder: a.o.Recorder,
+		rememberer: a.o.Rememberer, now: a.o.Now, gatherTimeout: a.o.GatherTimeout,
 	}
 }
 

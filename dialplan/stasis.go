@@ -476,7 +476,7 @@ func (s *Stasis) passThrough(ctx context.Context, cl ari.Client, st *ari.StasisS
 		s.log.ErrorContext(ctx, "cannot continue call", "call", c.id, "caller", c.caller, "profile", c.profile, "err", err)
 	}
 	rec.Handling = s.o.Now().Sub(start)
-	s.write(rec)
+	s.screener().write(rec)
 }
 
 // handle screens one call: gather, evaluate, act, remember, record.
@@ -491,56 +491,17 @@ func (s *Stasis) handle(calls context.Context, cl ari.Client, st *ari.StasisStar
 	stop := s.watchHangup(ctx, cl, c.key, gone, cancel)
 	defer stop()
 	ch := newARIChannel(cl.Channel(), c.key, c.did, gone, s.o.RecordingDir)
-
-	rec := screening.Record{ID: c.id, Time: start, Mode: screening.ModeARI}
-	p := s.profile(c.profile)
-	defer func() {
-		// The engine is pure Go and should not panic; if it does, the call
-		// still rings.
-		if r := recover(); r != nil {
-			log.ErrorContext(ctx, "panic while screening; failing open", "panic", r)
-			res := (&actor{ch: ch, v: &rec.Verdict, p: &p}).failOpen(ctx, Result{}, fmt.Errorf("panic: %v", r))
-			rec.Taken, rec.Outcome, rec.Detail = res.Taken, res.Outcome, res.Detail
-			rec.Handling = s.o.Now().Sub(start)
-			s.write(rec)
-		}
-	}()
-
-	facts, err := Gather(ctx, ch, screening.Facts{
+	s.screener().screen(ctx, log, ch, screening.ModeARI, screening.Facts{
 		ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did,
-	}, GatherOptions{Timeout: s.o.GatherTimeout})
-	if err != nil {
-		log.DebugContext(ctx, "some facts could not be read", "err", err)
-	}
-	rec.Facts = facts
+	}, c.profile)
+}
 
-	t0 := s.o.Now()
-	v := s.o.Evaluator.Evaluate(&facts, c.profile)
-	rec.Decision = s.o.Now().Sub(t0)
-	if v.CallID == "" {
-		v.CallID = c.id
+// screener returns what screening a call needs from the options.
+func (s *Stasis) screener() screener {
+	return screener{
+		evaluator: s.o.Evaluator, profiles: s.o.Profiles, recorder: s.o.Recorder,
+		rememberer: s.o.Rememberer, now: s.o.Now, gatherTimeout: s.o.GatherTimeout,
 	}
-	rec.Verdict = v
-	if v.Profile != "" && v.Profile != c.profile {
-		p = s.profile(v.Profile)
-		log = log.With("resolved_profile", v.Profile)
-	}
-
-	res := Act(ctx, ch, v, p, ActOptions{Logger: log, Now: s.o.Now})
-	rec.Taken, rec.Outcome, rec.Detail, rec.AnswerDelay = res.Taken, res.Outcome, res.Detail, res.AnswerDelay
-	rec.Handling = s.o.Now().Sub(start)
-
-	if res.Remember {
-		s.remember(ctx, log, v, p)
-	}
-	s.write(rec)
-	lvl := slog.LevelInfo
-	if res.Outcome == screening.OutcomeError {
-		lvl = slog.LevelWarn
-	}
-	log.Log(ctx, lvl, "call screened",
-		"action", v.Action, "taken", res.Taken, "outcome", res.Outcome, "detail", res.Detail,
-		"score", v.Score, "reasons", v.Reasons(), "decision", rec.Decision, "handling", rec.Handling)
 }
 
 // watchHangup closes gone and cancels the call's context when the channel
@@ -570,11 +531,6 @@ func (s *Stasis) watchHangup(ctx context.Context, cl ari.Client, key *ari.Key, g
 	}
 }
 
-// remember puts the caller who passed a challenge on the allow list.
-func (s *Stasis) remember(ctx context.Context, log *slog.Logger, v screening.Verdict, p Profile) {
-	rememberCaller(ctx, s.o.Rememberer, log, s.o.Now(), v, p)
-}
-
 // rememberCaller puts the caller who passed a challenge on r's allow list
 // for the profile's challenge.remember.
 func rememberCaller(ctx context.Context, r Rememberer, log *slog.Logger, now time.Time, v screening.Verdict, p Profile) {
@@ -597,12 +553,6 @@ func rememberCaller(ctx context.Context, r Rememberer, log *slog.Logger, now tim
 	defer cancel()
 	if err := r.Remember(ctx, e); err != nil {
 		log.WarnContext(ctx, "cannot remember the caller who passed the challenge", "number", v.Caller, "err", err)
-	}
-}
-
-func (s *Stasis) write(r screening.Record) {
-	if s.o.Recorder != nil {
-		s.o.Recorder.Write(r)
 	}
 }
 
