@@ -335,7 +335,7 @@ func (f *fixture) startServe(ctx context.Context) error {
 		default:
 		}
 		app := f.ariStatus(wctx, "/applications/callscreen")
-		health := httpStatus(wctx, "http://"+httpListen+"/healthz", "", "")
+		health := harness.HTTPStatus(wctx, "http://"+httpListen+"/healthz", "", "")
 		if app == http.StatusOK && health == http.StatusOK {
 			return nil
 		}
@@ -375,26 +375,7 @@ func (f *fixture) stopServe(sig syscall.Signal) error {
 
 // ariStatus answers the HTTP status of an ARI GET (0 when unreachable).
 func (f *fixture) ariStatus(ctx context.Context, path string) int {
-	return httpStatus(ctx, f.ast.ARIURL+path, f.ast.ARIUser, f.ast.ARIPassword)
-}
-
-func httpStatus(ctx context.Context, url, user, pass string) int {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0
-	}
-	if user != "" {
-		req.SetBasicAuth(user, pass)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return harness.HTTPStatus(ctx, f.ast.ARIURL+path, f.ast.ARIUser, f.ast.ARIPassword)
 }
 
 // ---- the CLI -------------------------------------------------------------------

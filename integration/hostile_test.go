@@ -370,7 +370,7 @@ func (f *fixture) assertServeHealthy(t *testing.T) {
 	if strings.Contains(l, f.ast.ARIPassword) {
 		t.Errorf("callscreen serve's stderr shows the ARI password")
 	}
-	if httpStatus(context.Background(), "http://"+httpListen+"/healthz", "", "") != http.StatusOK {
+	if harness.HTTPStatus(context.Background(), "http://"+httpListen+"/healthz", "", "") != http.StatusOK {
 		t.Error("/healthz does not answer 200")
 	}
 }

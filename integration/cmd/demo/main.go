@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -297,8 +296,8 @@ func (d *demo) startServe(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-		if status(ctx, d.ast.ARIURL+"/applications/callscreen", d.ast.ARIUser, d.ast.ARIPassword) == 200 &&
-			status(ctx, "http://127.0.0.1:8090/healthz", "", "") == 200 {
+		if harness.HTTPStatus(ctx, d.ast.ARIURL+"/applications/callscreen", d.ast.ARIUser, d.ast.ARIPassword) == 200 &&
+			harness.HTTPStatus(ctx, "http://127.0.0.1:8090/healthz", "", "") == 200 {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -392,25 +391,6 @@ func (d *demo) waitRecord(ctx context.Context, caller string, start time.Time) *
 		time.Sleep(300 * time.Millisecond)
 	}
 	return nil
-}
-
-func status(ctx context.Context, url, user, pass string) int {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0
-	}
-	if user != "" {
-		req.SetBasicAuth(user, pass)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // prefixWriter indents install.sh's output under the demo's own lines.

@@ -647,8 +647,8 @@ func startServe(ctx context.Context, bin, dir string, ast *harness.Asterisk, ppr
 			return nil, fmt.Errorf("callscreen serve exited at start:\n%s", tailText(readFile(p.log), 20))
 		default:
 		}
-		if status(ctx, ast.ARIURL+"/applications/"+ast.ARIApp, ast.ARIUser, ast.ARIPassword) == 200 &&
-			status(ctx, "http://"+httpListen+"/healthz", "", "") == 200 {
+		if harness.HTTPStatus(ctx, ast.ARIURL+"/applications/"+ast.ARIApp, ast.ARIUser, ast.ARIPassword) == 200 &&
+			harness.HTTPStatus(ctx, "http://"+httpListen+"/healthz", "", "") == 200 {
 			return p, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -734,25 +734,6 @@ func diff(after, before map[string]int) map[string]int {
 		}
 	}
 	return out
-}
-
-func status(ctx context.Context, url, user, pass string) int {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0
-	}
-	if user != "" {
-		req.SetBasicAuth(user, pass)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 func get(ctx context.Context, url string) (string, error) {
