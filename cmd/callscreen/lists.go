@@ -66,25 +66,17 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(d, "%d", &days); err == nil && days > 0 && fmt.Sprint(days) == d {
-			return now.Add(time.Duration(days) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
+	if d, ok := parseSpan(s); ok {
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("--expires %s: must be in the future", s)
 		}
 		return now.Add(d), nil
 	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			if !t.After(now) {
-				return time.Time{}, fmt.Errorf("--expires %s: that is in the past", s)
-			}
-			return t, nil
+	if t, ok := parseDate(s); ok {
+		if !t.After(now) {
+			return time.Time{}, fmt.Errorf("--expires %s: that is in the past", s)
 		}
+		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("--expires %q: want a duration (90m, 24h, 7d) or a date (2026-12-31)", s)
 }

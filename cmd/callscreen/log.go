@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -108,19 +107,11 @@ func newLog(g *globals) *cobra.Command {
 
 // parseSince accepts a duration back from now or a date.
 func parseSince(s string, now time.Time) (time.Time, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(d, "%d", &days); err == nil && days > 0 && fmt.Sprint(days) == d {
-			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+	if d, ok := parseSpan(s); ok && d > 0 {
 		return now.Add(-d), nil
 	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			return t, nil
-		}
+	if t, ok := parseDate(s); ok {
+		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("--since %q: want a duration (90m, 24h, 7d) or a date (2026-11-01)", s)
 }
