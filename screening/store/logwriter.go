@@ -103,7 +103,7 @@ func (w *LogWriter) Write(rec screening.Record) {
 }
 
 // Flush waits until every record queued before the call has been written
-// (or has failed). It returns the first write error met while flushing.
+// (or has failed). It returns the first write error since the previous Flush.
 func (w *LogWriter) Flush(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
@@ -159,6 +159,9 @@ func (w *LogWriter) run() {
 		batch = make([]screening.Record, 0, w.opts.BatchSize)
 		timer = time.NewTimer(time.Hour)
 		burst failureBurst
+		// failed is the first write error since the last Flush, which
+		// reports it.
+		failed error
 	)
 	timer.Stop()
 	write := func() error {
@@ -195,15 +198,16 @@ func (w *LogWriter) run() {
 			}
 			if len(batch) == cap(batch) {
 				timer.Stop()
-				write()
+				failed = cmpOr(failed, write())
 			}
 		case <-timer.C:
 			if len(batch) > 0 {
-				write()
+				failed = cmpOr(failed, write())
 			}
 		case reply := <-w.flushCh:
 			timer.Stop()
-			reply <- drain()
+			reply <- cmpOr(failed, drain())
+			failed = nil
 		case <-w.quit:
 			timer.Stop()
 			drain()
