@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -463,7 +462,7 @@ func metricValue(t *testing.T, name string) float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	body, err := getBody(ctx, "http://"+httpListen+"/metrics")
+	body, err := harness.HTTPGet(ctx, "http://"+httpListen+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,19 +487,4 @@ func firstStrings(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
-}
-
-// getBody returns the body of a plain GET.
-func getBody(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }

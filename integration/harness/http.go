@@ -29,3 +29,18 @@ func HTTPStatus(ctx context.Context, url, user, pass string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// HTTPGet returns the body of a plain GET of url, within ctx.
+func HTTPGet(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

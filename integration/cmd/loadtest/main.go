@@ -708,7 +708,9 @@ func (p *serveProc) outcomes(ctx context.Context, mode string) map[string]int {
 	if mode == "" {
 		return out
 	}
-	body, err := get(ctx, "http://"+httpListen+"/metrics")
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	body, err := harness.HTTPGet(gctx, "http://"+httpListen+"/metrics")
 	if err != nil {
 		return out
 	}
@@ -734,22 +736,6 @@ func diff(after, before map[string]int) map[string]int {
 		}
 	}
 	return out
-}
-
-func get(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }
 
 // fetch saves url's body (a pprof profile) to file.
