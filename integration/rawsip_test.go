@@ -77,17 +77,7 @@ func parseSIP(b []byte) sipMsg {
 	return m
 }
 
-func (m sipMsg) status() int {
-	if !strings.HasPrefix(m.start, "SIP/2.0 ") {
-		return 0
-	}
-	f := strings.Fields(m.start)
-	if len(f) < 2 {
-		return 0
-	}
-	c, _ := strconv.Atoi(f[1])
-	return c
-}
+func (m sipMsg) status() int { return harness.SIPStatus(m.start) }
 
 func (m sipMsg) reason() string {
 	f := strings.SplitN(m.start, " ", 3)

@@ -45,11 +45,15 @@ func (m sipMessage) header(names ...string) string {
 }
 
 // status returns the response code, or 0 for a request.
-func (m sipMessage) status() int {
-	if !strings.HasPrefix(m.Start, "SIP/2.0 ") {
+func (m sipMessage) status() int { return SIPStatus(m.Start) }
+
+// SIPStatus returns the response code of a SIP start line
+// ("SIP/2.0 180 Ringing"), or 0 for a request line.
+func SIPStatus(start string) int {
+	if !strings.HasPrefix(start, "SIP/2.0 ") {
 		return 0
 	}
-	f := strings.Fields(m.Start)
+	f := strings.Fields(start)
 	if len(f) < 2 {
 		return 0
 	}
