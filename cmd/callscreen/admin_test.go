@@ -35,7 +35,10 @@ func TestNewAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	logw := store.NewLogWriter(rt.store, store.LogOptions{})
+	logw, err := store.NewLogWriter(t.Context(), rt.store, store.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer logw.Close(t.Context())
 	h, ariUp, err := newAdmin(cfg, rt, logw, true, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

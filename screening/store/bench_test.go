@@ -138,7 +138,7 @@ func BenchmarkLogWriter(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	w := NewLogWriter(st, LogOptions{Buffer: 1 << 16})
+	w := newLogWriter(b, st, LogOptions{Buffer: 1 << 16})
 	recs := make([]screening.Record, 1024)
 	for i := range recs {
 		recs[i] = rec("", i, "+81312345678", screening.Reject, screening.OutcomeAnnounced, false, "international")
@@ -158,5 +158,33 @@ func BenchmarkLogWriter(b *testing.B) {
 	}
 	if w.Dropped() != 0 || w.Failed() != 0 {
 		b.Fatalf("dropped %d, failed %d", w.Dropped(), w.Failed())
+	}
+}
+
+// BenchmarkLogWriterOneByOne measures a record written in a batch of its
+// own, as happens whenever calls arrive further apart than the linger: the
+// whole cost of one database write per call.
+func BenchmarkLogWriterOneByOne(b *testing.B) {
+	st, err := Open(b.Context(), filepath.Join(b.TempDir(), "log.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	w := newLogWriter(b, st, LogOptions{})
+	r := rec("", 0, "+81312345678", screening.Ring, screening.OutcomeRang, false, "")
+	i := 0
+	for b.Loop() {
+		r.ID = strconv.Itoa(i)
+		i++
+		w.Write(r)
+		if err := w.Flush(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	if w.Written() != uint64(i) {
+		b.Fatalf("written %d of %d", w.Written(), i)
 	}
 }

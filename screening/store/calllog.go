@@ -25,16 +25,31 @@ type recordRow []any
 // encodeRecord validates rec and encodes it as insertRecord's arguments. A
 // record without a time is stamped with now.
 func encodeRecord(rec screening.Record, now time.Time) (recordRow, error) {
+	rec, js, err := marshalRecord(rec, now)
+	if err != nil {
+		return nil, err
+	}
+	return rowOf(rec, js), nil
+}
+
+// marshalRecord validates rec, stamps it with now when it has no time, and
+// returns it with its JSON.
+func marshalRecord(rec screening.Record, now time.Time) (screening.Record, []byte, error) {
 	if rec.ID == "" {
-		return nil, errors.New("record has no ID")
+		return rec, nil, errors.New("record has no ID")
 	}
 	if rec.Time.IsZero() {
 		rec.Time = now
 	}
 	js, err := json.Marshal(rec)
 	if err != nil {
-		return nil, fmt.Errorf("record %s: %w", rec.ID, err)
+		return rec, nil, fmt.Errorf("record %s: %w", rec.ID, err)
 	}
+	return rec, js, nil
+}
+
+// rowOf is insertRecord's arguments for rec, whose JSON is js.
+func rowOf(rec screening.Record, js []byte) recordRow {
 	v := &rec.Verdict
 	monitor := 0
 	if v.Monitor {
@@ -44,7 +59,7 @@ func encodeRecord(rec screening.Record, now time.Time) (recordRow, error) {
 		rec.ID, rec.Time.UnixNano(), string(rec.Mode), v.Caller, rec.Facts.Called, v.Profile,
 		string(v.Action), string(rec.Taken), string(rec.Outcome), v.Score, string(v.Presence), v.Reasons(),
 		monitor, int64(rec.Decision), int64(rec.Handling), string(js),
-	}, nil
+	}
 }
 
 // AppendRecord writes one record to the call log synchronously. The call

@@ -2,8 +2,9 @@ package store
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +21,16 @@ type LogOptions struct {
 	// 256).
 	BatchSize int
 	// Linger is how long a batch waits for more records after the first
-	// (default 5ms). Under load batches fill up long before.
+	// (default 5ms). A database write costs about the same for one record
+	// as for fifty, so a longer linger saves CPU; with a Journal it loses
+	// nothing when the process dies.
 	Linger time.Duration
+	// Journal is the path of a file that keeps every accepted record until
+	// it is in the database, so that records waiting for their batch
+	// survive the process being killed. NewLogWriter replays what a
+	// previous writer left there. Empty: no journal; what waits in memory
+	// is lost with the process.
+	Journal string
 	// Logger receives dropped records and write failures (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -35,19 +44,32 @@ type LogWriter struct {
 	opts LogOptions
 	log  *slog.Logger
 
-	ch      chan screening.Record
+	ch      chan logItem
 	flushCh chan chan error
 	quit    chan struct{}
 	done    chan struct{}
 
-	mu     sync.RWMutex // write-locked by Close, read-locked by Write
-	closed bool
+	// mu is held by Write while it journals and queues a record, so that
+	// the journal holds exactly the records queued, batched or written
+	// since it was last emptied; run empties it under mu when nothing is
+	// queued or batched.
+	mu           sync.Mutex
+	closed       bool
+	journal      *journal // nil without LogOptions.Journal
+	journalBurst failureBurst
 
 	written, dropped, failed atomic.Uint64
 }
 
-// NewLogWriter starts a writer of st's call log.
-func NewLogWriter(st *Store, opts LogOptions) *LogWriter {
+// logItem is a queued record and its JSON.
+type logItem struct {
+	rec screening.Record
+	js  []byte
+}
+
+// NewLogWriter starts a writer of st's call log. With a journal, it first
+// writes the records a previous writer left in it.
+func NewLogWriter(ctx context.Context, st *Store, opts LogOptions) (*LogWriter, error) {
 	if opts.Buffer <= 0 {
 		opts.Buffer = 4096
 	}
@@ -64,38 +86,100 @@ func NewLogWriter(st *Store, opts LogOptions) *LogWriter {
 		st:      st,
 		opts:    opts,
 		log:     opts.Logger,
-		ch:      make(chan screening.Record, opts.Buffer),
+		ch:      make(chan logItem, opts.Buffer),
 		flushCh: make(chan chan error),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	if opts.Journal != "" {
+		j, err := openJournal(opts.Journal)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.replay(ctx, j); err != nil {
+			j.close()
+			return nil, err
+		}
+		w.journal = j
+	}
 	go w.run()
-	return w
+	return w, nil
 }
 
-// Write queues rec for the call log. It never blocks: when the queue is
-// full, or the writer is closed, the record is dropped, counted and logged
-// at error level with its essentials.
-func (w *LogWriter) Write(rec screening.Record) {
-	w.mu.RLock()
-	closed := w.closed
-	queued := false
-	if !closed {
-		select {
-		case w.ch <- rec:
-			queued = true
-		default:
-		}
+// replay writes the records left in j by a writer that did not finish (the
+// process was killed) and empties it. A database that cannot take them
+// does not stop the writer: the journal is kept aside for the operator.
+func (w *LogWriter) replay(ctx context.Context, j *journal) error {
+	recs, bad, err := j.read()
+	if err != nil {
+		return err
 	}
-	w.mu.RUnlock()
-	if queued {
+	if bad > 0 {
+		w.log.Warn("call log journal: skipped unreadable lines (torn by a crash or a full disk)", "journal", j.path, "lines", bad)
+	}
+	if len(recs) > 0 {
+		rows := make([]recordRow, 0, len(recs))
+		for _, rec := range recs {
+			rec, js, err := marshalRecord(rec, time.Now())
+			if err != nil {
+				continue // read kept only records with an ID
+			}
+			rows = append(rows, rowOf(rec, js))
+		}
+		if err := w.st.appendRows(ctx, rows); err != nil {
+			aside := fmt.Sprintf("%s.%d.unwritten", j.path, time.Now().Unix())
+			if rerr := os.Rename(j.path, aside); rerr != nil {
+				return fmt.Errorf("call log journal %s: %d records could not be written (%w) nor kept aside (%w)", j.path, len(rows), err, rerr)
+			}
+			w.failed.Add(uint64(len(rows)))
+			w.log.Error("call log journal could not be replayed; kept aside", "records", len(rows), "kept", aside, "err", err)
+			j.close()
+			nj, err := openJournal(j.path)
+			if err != nil {
+				return err
+			}
+			*j = *nj
+			return nil
+		}
+		w.written.Add(uint64(len(rows)))
+		w.log.Info("call log journal replayed: records of a previous run written", "journal", j.path, "records", len(rows))
+	}
+	return j.reset()
+}
+
+// Write queues rec for the call log. It never blocks on the database:
+// when the queue is full, or the writer is closed, the record is dropped,
+// counted and logged at error level with its essentials. With a journal,
+// rec is in it when Write returns.
+func (w *LogWriter) Write(rec screening.Record) {
+	rec, js, err := marshalRecord(rec, time.Now())
+	if err != nil {
+		w.failed.Add(1)
+		w.log.Error("call log record invalid", "id", rec.ID, "err", err)
+		return
+	}
+	why := ""
+	w.mu.Lock()
+	switch {
+	case w.closed:
+		why = "writer closed"
+	case len(w.ch) == cap(w.ch):
+		why = "queue full"
+	default:
+		if w.journal != nil {
+			if err := w.journal.append(js); err != nil {
+				w.journalBurst.fail(w.log, "call log journal write failed; records waiting for the database are not crash-safe", err, 1)
+			} else {
+				w.journalBurst.end(w.log, "call log journal writes recovered")
+			}
+		}
+		w.ch <- logItem{rec: rec, js: js} // only Write sends, under mu: there is room
+	}
+	w.mu.Unlock()
+	if why == "" {
 		return
 	}
 	n := w.dropped.Add(1)
-	why := "queue full"
-	if closed {
-		why = "writer closed"
-	}
 	w.log.Error("call log record dropped", "why", why, "dropped_total", n,
 		"id", rec.ID, "time", rec.Time, "caller", rec.Verdict.Caller, "called", rec.Facts.Called,
 		"profile", rec.Verdict.Profile, "action", rec.Verdict.Action, "taken", rec.Taken,
@@ -156,7 +240,7 @@ func (w *LogWriter) Queued() int { return len(w.ch) }
 func (w *LogWriter) run() {
 	defer close(w.done)
 	var (
-		batch = make([]screening.Record, 0, w.opts.BatchSize)
+		batch = make([]logItem, 0, w.opts.BatchSize)
 		timer = time.NewTimer(time.Hour)
 		burst failureBurst
 		// failed is the first write error since the last Flush, which
@@ -168,6 +252,7 @@ func (w *LogWriter) run() {
 		err := w.writeBatch(batch, &burst)
 		clear(batch)
 		batch = batch[:0]
+		w.settle()
 		return err
 	}
 	// drain writes everything queued now.
@@ -175,8 +260,8 @@ func (w *LogWriter) run() {
 		var first error
 		for {
 			select {
-			case rec := <-w.ch:
-				batch = append(batch, rec)
+			case it := <-w.ch:
+				batch = append(batch, it)
 				if len(batch) == cap(batch) {
 					first = cmpOr(first, write())
 				}
@@ -191,8 +276,8 @@ func (w *LogWriter) run() {
 	}
 	for {
 		select {
-		case rec := <-w.ch:
-			batch = append(batch, rec)
+		case it := <-w.ch:
+			batch = append(batch, it)
 			if len(batch) == 1 {
 				timer.Reset(w.opts.Linger)
 			}
@@ -212,8 +297,38 @@ func (w *LogWriter) run() {
 			timer.Stop()
 			drain()
 			burst.end(w.log, "call log writer closed after failed writes")
+			if w.journal != nil {
+				w.mu.Lock()
+				w.settle()
+				if err := w.journal.close(); err != nil {
+					w.log.Error("call log journal close", "err", err)
+				}
+				w.journal = nil
+				w.mu.Unlock()
+			}
 			return
 		}
+	}
+}
+
+// settle empties the journal when every record in it has been through the
+// database: nothing is queued and run has no batch (it calls settle right
+// after writing one). A record that failed to write is counted and not
+// retried, so it is not kept either.
+func (w *LogWriter) settle() {
+	if w.journal == nil {
+		return
+	}
+	if !w.mu.TryLock() {
+		// Close holds mu (or a Write does, briefly): settle later.
+		return
+	}
+	defer w.mu.Unlock()
+	if w.journal == nil || len(w.ch) > 0 {
+		return
+	}
+	if err := w.journal.reset(); err != nil {
+		w.journalBurst.fail(w.log, "call log journal write failed; records waiting for the database are not crash-safe", err, 0)
 	}
 }
 
@@ -227,54 +342,43 @@ func cmpOr(a, b error) error {
 // writeTimeout bounds one batch; SQLite's busy timeout is shorter.
 const writeTimeout = 30 * time.Second
 
-// writeBatch writes recs in one transaction and counts the outcome.
-func (w *LogWriter) writeBatch(recs []screening.Record, burst *failureBurst) error {
-	now := time.Now()
-	rows := make([]recordRow, 0, len(recs))
-	var bad error
-	for _, rec := range recs {
-		row, err := encodeRecord(rec, now)
-		if err != nil {
-			w.failed.Add(1)
-			bad = cmpOr(bad, err)
-			w.log.Error("call log record invalid", "id", rec.ID, "err", err)
-			continue
-		}
-		rows = append(rows, row)
-	}
-	if len(rows) == 0 {
-		return bad
+// writeBatch writes items in one transaction and counts the outcome.
+func (w *LogWriter) writeBatch(items []logItem, burst *failureBurst) error {
+	rows := make([]recordRow, len(items))
+	for i, it := range items {
+		rows[i] = rowOf(it.rec, it.js)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	err := w.st.appendRows(ctx, rows)
 	cancel()
 	if err != nil {
 		w.failed.Add(uint64(len(rows)))
-		burst.fail(w.log, err, len(rows))
-		return errors.Join(bad, err)
+		burst.fail(w.log, "call log write failed; records are being lost until the database recovers", err, len(rows))
+		return err
 	}
 	w.written.Add(uint64(len(rows)))
 	burst.end(w.log, "call log writes recovered")
-	return bad
+	return nil
 }
 
 // failureBurst logs a run of failed writes once when it starts and once
 // when it ends, instead of once per batch.
 type failureBurst struct {
+	failing bool
 	records int
 	since   time.Time
 }
 
-func (b *failureBurst) fail(log *slog.Logger, err error, n int) {
-	if b.records == 0 {
-		b.since = time.Now()
-		log.Error("call log write failed; records are being lost until the database recovers", "err", err, "records", n)
+func (b *failureBurst) fail(log *slog.Logger, msg string, err error, n int) {
+	if !b.failing {
+		b.failing, b.since = true, time.Now()
+		log.Error(msg, "err", err, "records", n)
 	}
 	b.records += n
 }
 
 func (b *failureBurst) end(log *slog.Logger, msg string) {
-	if b.records == 0 {
+	if !b.failing {
 		return
 	}
 	log.Warn(msg, "lost_records", b.records, "duration", time.Since(b.since).Round(time.Millisecond))

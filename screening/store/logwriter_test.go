@@ -64,7 +64,7 @@ func TestLogWriterConcurrent(t *testing.T) {
 			st := newStore(t)
 			log, _ := testLogger()
 			tt.opts.Logger = log
-			w := NewLogWriter(st, tt.opts)
+			w := newLogWriter(t, st, tt.opts)
 			var wg sync.WaitGroup
 			for g := range tt.writers {
 				wg.Go(func() {
@@ -88,7 +88,7 @@ func TestLogWriterConcurrent(t *testing.T) {
 
 func TestLogWriterFlush(t *testing.T) {
 	st := newStore(t)
-	w := NewLogWriter(st, LogOptions{Linger: time.Hour}) // only Flush writes a partial batch
+	w := newLogWriter(t, st, LogOptions{Linger: time.Hour}) // only Flush writes a partial batch
 	defer w.Close(t.Context())
 	for i := range 10 {
 		w.Write(logRec(i))
@@ -108,7 +108,7 @@ func TestLogWriterFlush(t *testing.T) {
 func TestLogWriterCloseDrains(t *testing.T) {
 	st := newStore(t)
 	log, buf := testLogger()
-	w := NewLogWriter(st, LogOptions{Linger: time.Hour, Buffer: 10000, Logger: log})
+	w := newLogWriter(t, st, LogOptions{Linger: time.Hour, Buffer: 10000, Logger: log})
 	for i := range 5000 {
 		w.Write(logRec(i))
 	}
@@ -137,7 +137,7 @@ func TestLogWriterDropsWhenFull(t *testing.T) {
 	ctx := t.Context()
 	st := newStore(t)
 	log, buf := testLogger()
-	w := NewLogWriter(st, LogOptions{Buffer: 8, BatchSize: 2, Logger: log})
+	w := newLogWriter(t, st, LogOptions{Buffer: 8, BatchSize: 2, Logger: log})
 
 	hold, err := st.w.BeginTx(ctx, nil) // the store's only write connection
 	if err != nil {
@@ -176,7 +176,7 @@ func TestLogWriterReadOnly(t *testing.T) {
 	ctx := t.Context()
 	st := newStore(t)
 	log, buf := testLogger()
-	w := NewLogWriter(st, LogOptions{BatchSize: 10, Linger: time.Millisecond, Logger: log})
+	w := newLogWriter(t, st, LogOptions{BatchSize: 10, Linger: time.Millisecond, Logger: log})
 	defer w.Close(ctx)
 
 	if _, err := st.w.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
@@ -217,7 +217,7 @@ func TestLogWriterReadOnly(t *testing.T) {
 func TestLogWriterInvalidRecord(t *testing.T) {
 	st := newStore(t)
 	log, _ := testLogger()
-	w := NewLogWriter(st, LogOptions{Logger: log})
+	w := newLogWriter(t, st, LogOptions{Logger: log})
 	w.Write(logRec(1))
 	w.Write(screening.Record{}) // no ID
 	w.Write(logRec(2))
@@ -227,4 +227,13 @@ func TestLogWriterInvalidRecord(t *testing.T) {
 	if w.Written() != 2 || w.Failed() != 1 || count(t, st) != 2 {
 		t.Errorf("written %d, failed %d: one bad record must not sink its batch", w.Written(), w.Failed())
 	}
+}
+
+func newLogWriter(tb testing.TB, st *Store, opts LogOptions) *LogWriter {
+	tb.Helper()
+	w, err := NewLogWriter(tb.Context(), st, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return w
 }
