@@ -63,6 +63,9 @@ type agiChannel struct {
 	// when a Target keeps the DID.
 	did          string
 	recordingDir string
+	// arrays is the server's record of ARRAY() support; nil sets every
+	// variable with its own command.
+	arrays *arrayWrites
 	// actionSet records that VarAction was set, so that the session can
 	// make sure every call leaves with one.
 	actionSet atomic.Bool
@@ -282,7 +285,18 @@ func (c *agiChannel) SetVars(ctx context.Context, vars map[string]string) error 
 	for k := range vars {
 		names = append(names, k)
 	}
-	slices.Sort(names)
+	// The order does not matter here: those ARRAY() can take first, in
+	// name order, so that they make one run.
+	slices.SortFunc(names, func(a, b string) int {
+		sa, sb := arraySafe(a, vars[a]), arraySafe(b, vars[b])
+		if sa != sb {
+			if sa {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 	pairs := make([][2]string, len(names))
 	for i, k := range names {
 		pairs[i] = [2]string{k, vars[k]}
@@ -290,14 +304,70 @@ func (c *agiChannel) SetVars(ctx context.Context, vars map[string]string) error 
 	return c.set(ctx, pairs...)
 }
 
-// set sets the variables in the order given.
+// set sets the variables in the order given. Runs of two or more whose
+// values ARRAY() takes literally go in one SET VARIABLE of
+// ARRAY(NAME1,NAME2,...): one round trip instead of one per variable. The
+// order of the writes is kept, so a variable the dialplan treats as the
+// last word (VarContext) is still written last.
 func (c *agiChannel) set(ctx context.Context, pairs ...[2]string) error {
+	for len(pairs) > 0 {
+		n := 0
+		if c.arrays != nil && !c.arrays.off.Load() {
+			for n < len(pairs) && arraySafe(pairs[n][0], pairs[n][1]) {
+				n++
+			}
+		}
+		var err error
+		if n >= 2 {
+			err = c.setArray(ctx, pairs[:n])
+		} else {
+			n = 1
+			_, err = c.exec(ctx, "SET VARIABLE", quoteAGI(pairs[0][0]), quoteAGI(pairs[0][1]))
+			if err != nil {
+				err = fmt.Errorf("%s: %w", pairs[0][0], err)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		for _, kv := range pairs[:n] {
+			if kv[0] == VarAction {
+				c.actionSet.Store(true)
+			}
+		}
+		pairs = pairs[n:]
+	}
+	return nil
+}
+
+// setArray sets pairs in one ARRAY() write. Asterisk answers a SET
+// VARIABLE of a function it lacks with success and sets nothing, so the
+// server's first ARRAY() write is read back; if it did not take, ARRAY()
+// is off for the server and pairs are set one by one.
+func (c *agiChannel) setArray(ctx context.Context, pairs [][2]string) error {
+	names, vals := make([]string, len(pairs)), make([]string, len(pairs))
+	for i, kv := range pairs {
+		names[i], vals[i] = kv[0], kv[1]
+	}
+	if _, err := c.exec(ctx, "SET VARIABLE", quoteAGI("ARRAY("+strings.Join(names, ",")+")"), quoteAGI(strings.Join(vals, ","))); err != nil {
+		return fmt.Errorf("%s: %w", names[0], err)
+	}
+	if c.arrays.verified.Load() {
+		return nil
+	}
+	last := len(pairs) - 1
+	got, _, err := c.Get(ctx, names[last])
+	if err != nil {
+		return fmt.Errorf("%s: %w", names[last], err)
+	}
+	if got == vals[last] {
+		c.arrays.verified.Store(true)
+		return nil
+	}
+	c.arrays.off.Store(true)
 	for _, kv := range pairs {
 		if _, err := c.exec(ctx, "SET VARIABLE", quoteAGI(kv[0]), quoteAGI(kv[1])); err != nil {
 			return fmt.Errorf("%s: %w", kv[0], err)
-		}
-		if kv[0] == VarAction {
-			c.actionSet.Store(true)
 		}
 	}
 	return nil

@@ -43,6 +43,7 @@ type ariChannel struct {
 	did          string
 	gone         <-chan struct{}
 	recordingDir string
+	arrays       *arrayWrites
 }
 
 var (
@@ -51,8 +52,9 @@ var (
 	_ BatchReader = (*ariChannel)(nil)
 )
 
-func newARIChannel(chans ari.Channel, key *ari.Key, did string, gone <-chan struct{}, recordingDir string) *ariChannel {
+func newARIChannel(chans ari.Channel, key *ari.Key, did string, gone <-chan struct{}, recordingDir string, arrays *arrayWrites) *ariChannel {
 	return &ariChannel{
+		arrays:       arrays,
 		chans:        chans,
 		key:          key,
 		h:            chans.Get(key),
@@ -189,10 +191,6 @@ func (c *ariChannel) Answer(ctx context.Context) error {
 // flight.
 const setVarsConcurrency = 4
 
-// arrayOff is set once Asterisk refused an ARRAY() write: from then on
-// every variable is set with its own request.
-var arrayOff atomic.Bool
-
 // SetVars implements Channel. ARI sets one variable per request, so the
 // plain variables whose values need no quoting (every sanitised verdict
 // value) are set together in one request, through the dialplan function
@@ -210,7 +208,7 @@ func (c *ariChannel) SetVars(ctx context.Context, vars map[string]string) error 
 	slices.Sort(names)
 	var batch, single []string
 	for _, k := range names {
-		if !arrayOff.Load() && arraySafe(k, vars[k]) {
+		if !c.arrays.off.Load() && arraySafe(k, vars[k]) {
 			batch = append(batch, k)
 		} else {
 			single = append(single, k)
@@ -230,7 +228,7 @@ func (c *ariChannel) SetVars(ctx context.Context, vars map[string]string) error 
 		default:
 			// Asterisk without ARRAY(): set them one by one, now and from
 			// now on.
-			arrayOff.Store(true)
+			c.arrays.off.Store(true)
 			single = append(single, batch...)
 			slices.Sort(single)
 		}
@@ -257,17 +255,6 @@ func (c *ariChannel) SetVars(ctx context.Context, vars map[string]string) error 
 		}
 	}
 	return nil
-}
-
-// arraySafe reports whether name=value can be part of an ARRAY() write:
-// a plain variable name, and a value that ARRAY's argument parsing takes
-// literally (no separators, quotes, escapes or brackets). An empty value
-// is fine: with two names or more the joined value holds a comma.
-func arraySafe(name, value string) bool {
-	if name == "" || strings.ContainsAny(name, "(),\\\" '") {
-		return false
-	}
-	return !strings.ContainsAny(value, ",\"'\\()[]{}$")
 }
 
 // Continue implements Channel.

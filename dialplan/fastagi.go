@@ -81,6 +81,8 @@ type FastAGI struct {
 	inflight int
 	idle     chan struct{} // closed when inflight drops to 0, while draining
 	draining bool
+
+	arrays arrayWrites
 }
 
 // NewFastAGI returns a FastAGI server with opts, defaults filled in.
@@ -282,6 +284,9 @@ func (a *FastAGI) serveConn(calls context.Context, conn net.Conn, draining bool)
 	start := a.o.Now()
 	log := a.log.With("remote", conn.RemoteAddr().String())
 	ch, env, err := openAGI(conn, a.o.ReadTimeout, a.o.RecordingDir)
+	if err == nil {
+		ch.arrays = &a.arrays
+	}
 	if err != nil {
 		// Port scanners and health checks connect and send nothing.
 		log.DebugContext(calls, "FastAGI connection without an AGI environment; closed", "err", err)

@@ -94,6 +94,9 @@ type fakeAsterisk struct {
 	delay map[string]time.Duration
 	// block holds every STREAM FILE answer until it is closed.
 	block chan struct{}
+	// noArray is an Asterisk without the ARRAY() function: a SET VARIABLE
+	// of it answers success and sets nothing.
+	noArray bool
 
 	mu        sync.Mutex
 	cmds      []string
@@ -234,11 +237,27 @@ func (f *fakeAsterisk) answer(line string) []string {
 		}
 		return []string{fmt.Sprintf("200 result=%d", key(f.pressAfter))}
 	case strings.HasPrefix(cmd, "SET VARIABLE") && len(argv) == 4:
+		if list, ok := strings.CutPrefix(argv[2], "ARRAY("); ok {
+			if !f.noArray {
+				vals := strings.Split(argv[3], ",")
+				for i, name := range strings.Split(strings.TrimSuffix(list, ")"), ",") {
+					f.set[name] = ""
+					if i < len(vals) {
+						f.set[name] = vals[i]
+					}
+				}
+			}
+			return []string{"200 result=1"}
+		}
 		f.set[argv[2]] = argv[3]
 		return []string{"200 result=1"}
 	case strings.HasPrefix(cmd, "GET FULL VARIABLE") && len(argv) == 4:
 		name := strings.TrimSuffix(strings.TrimPrefix(argv[3], "${"), "}")
-		return []string{"200 result=1 (" + f.vars[name] + ")"}
+		v, ok := f.set[name]
+		if !ok {
+			v = f.vars[name]
+		}
+		return []string{"200 result=1 (" + v + ")"}
 	case strings.HasPrefix(cmd, "RECORD FILE") && len(argv) >= 6:
 		return []string{"200 result=0 (timeout) endpos=24000"}
 	}
@@ -837,5 +856,97 @@ func TestFastAGIServeNeedsEvaluator(t *testing.T) {
 	}
 	if err := NewFastAGI(FastAGIOptions{}).Serve(context.Background(), ln); err == nil {
 		t.Error("Serve without an evaluator succeeded")
+	}
+}
+
+// TestAGISetBatched: the verdict and the continue each take one ARRAY()
+// write for their plain values, read back once per server; an Asterisk
+// without ARRAY() gets every variable on its own, and still all of them.
+func TestAGISetBatched(t *testing.T) {
+	verdict := map[string]string{
+		VarAction: "ring", VarDecision: "ring", VarScore: "0", VarID: "c1", VarPresence: "presented", VarProfile: "default",
+		VarReasons: "a,b", VarReason: "international (US)",
+	}
+	target := Target{Context: "callscreen-ring", Extension: "0312345678", Priority: 1}
+	tests := []struct {
+		name    string
+		noArray bool
+		// wantCmds is the SET/GET commands of each of two calls on the
+		// same server: the first reads its ARRAY() write back.
+		wantCmds [2][]string
+	}{
+		{"ARRAY() works", false, [2][]string{
+			{
+				`SET VARIABLE "ARRAY(SCREEN_ACTION,SCREEN_DECISION,SCREEN_ID,SCREEN_PRESENCE,SCREEN_PROFILE,SCREEN_SCORE)" "ring,ring,c1,presented,default,0"`,
+				`GET FULL VARIABLE "${SCREEN_SCORE}"`,
+				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
+				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
+				`SET VARIABLE "ARRAY(SCREEN_HANGUP_CAUSE,SCREEN_EXTEN,SCREEN_PRIORITY,SCREEN_CONTEXT)" ",0312345678,1,callscreen-ring"`,
+			},
+			{
+				`SET VARIABLE "ARRAY(SCREEN_ACTION,SCREEN_DECISION,SCREEN_ID,SCREEN_PRESENCE,SCREEN_PROFILE,SCREEN_SCORE)" "ring,ring,c1,presented,default,0"`,
+				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
+				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
+				`SET VARIABLE "ARRAY(SCREEN_HANGUP_CAUSE,SCREEN_EXTEN,SCREEN_PRIORITY,SCREEN_CONTEXT)" ",0312345678,1,callscreen-ring"`,
+			},
+		}},
+		{"no ARRAY()", true, [2][]string{
+			{
+				`SET VARIABLE "ARRAY(SCREEN_ACTION,SCREEN_DECISION,SCREEN_ID,SCREEN_PRESENCE,SCREEN_PROFILE,SCREEN_SCORE)" "ring,ring,c1,presented,default,0"`,
+				`GET FULL VARIABLE "${SCREEN_SCORE}"`,
+				`SET VARIABLE "SCREEN_ACTION" "ring"`, `SET VARIABLE "SCREEN_DECISION" "ring"`, `SET VARIABLE "SCREEN_ID" "c1"`,
+				`SET VARIABLE "SCREEN_PRESENCE" "presented"`, `SET VARIABLE "SCREEN_PROFILE" "default"`, `SET VARIABLE "SCREEN_SCORE" "0"`,
+				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
+				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
+				`SET VARIABLE "SCREEN_HANGUP_CAUSE" ""`, `SET VARIABLE "SCREEN_EXTEN" "0312345678"`,
+				`SET VARIABLE "SCREEN_PRIORITY" "1"`, `SET VARIABLE "SCREEN_CONTEXT" "callscreen-ring"`,
+			},
+			{
+				`SET VARIABLE "SCREEN_ACTION" "ring"`, `SET VARIABLE "SCREEN_DECISION" "ring"`, `SET VARIABLE "SCREEN_ID" "c1"`,
+				`SET VARIABLE "SCREEN_PRESENCE" "presented"`, `SET VARIABLE "SCREEN_PROFILE" "default"`, `SET VARIABLE "SCREEN_SCORE" "0"`,
+				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
+				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
+				`SET VARIABLE "SCREEN_HANGUP_CAUSE" ""`, `SET VARIABLE "SCREEN_EXTEN" "0312345678"`,
+				`SET VARIABLE "SCREEN_PRIORITY" "1"`, `SET VARIABLE "SCREEN_CONTEXT" "callscreen-ring"`,
+			},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var arrays arrayWrites // one server, two calls
+			for call := range 2 {
+				f := newFakeAsterisk(agiEnv()...)
+				f.noArray = tt.noArray
+				srv, cli := net.Pipe()
+				go f.run(cli)
+				ch, _, err := openAGI(srv, time.Second, "/tmp")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ch.arrays = &arrays
+				if err := ch.SetVars(t.Context(), verdict); err != nil {
+					t.Fatal(err)
+				}
+				if err := ch.Continue(t.Context(), target); err != nil {
+					t.Fatal(err)
+				}
+				srv.Close()
+				if got := f.commands(); !slices.Equal(got, tt.wantCmds[call]) {
+					t.Errorf("call %d commands:\n%s\nwant:\n%s", call+1, strings.Join(got, "\n"), strings.Join(tt.wantCmds[call], "\n"))
+				}
+				got := f.variables()
+				for k, want := range verdict {
+					if got[k] != want {
+						t.Errorf("call %d: %s = %q, want %q", call+1, k, got[k], want)
+					}
+				}
+				if got[VarContext] != target.Context || got[VarExten] != target.Extension || got[VarPriority] != "1" {
+					t.Errorf("call %d: target %q,%q,%q", call+1, got[VarContext], got[VarExten], got[VarPriority])
+				}
+				if !ch.actionSet.Load() {
+					t.Errorf("call %d: actionSet not recorded", call+1)
+				}
+			}
+		})
 	}
 }

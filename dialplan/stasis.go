@@ -91,6 +91,10 @@ type Stasis struct {
 	log *slog.Logger
 	// dial connects a client; tests replace it.
 	dial func(ctx context.Context) (ari.Client, error)
+	// filterEvents sets the application's event filter (putEventFilter);
+	// tests replace it.
+	filterEvents func(ctx context.Context) error
+	arrays       arrayWrites
 
 	mu       sync.Mutex
 	inflight int
@@ -136,6 +140,7 @@ func NewStasis(opts StasisOptions) *Stasis {
 	}
 	s := &Stasis{o: o, log: o.Logger.With("app", o.Application), claims: make(map[string]time.Time)}
 	s.dial = s.connect
+	s.filterEvents = s.putEventFilter
 	tuneARITransport()
 	return s
 }
@@ -254,6 +259,7 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 	// Calls that entered Stasis while callscreen was connecting sent
 	// their StasisStart to nobody.
 	go s.sweepOrphans(ctx, calls, cl)
+	go s.applyFilter(ctx)
 	tick := time.NewTicker(s.o.HealthInterval)
 	defer tick.Stop()
 
@@ -285,6 +291,7 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 				if c {
 					s.log.InfoContext(ctx, "ARI websocket reconnected; events during the outage were lost")
 					go s.sweepOrphans(ctx, calls, cl)
+					go s.applyFilter(ctx)
 				} else {
 					s.log.WarnContext(ctx, "ARI websocket disconnected; the library redials every second")
 				}
@@ -305,6 +312,9 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 				} else {
 					probeFails = 0
 					go s.sweepOrphans(ctx, calls, cl)
+					// Asterisk may have restarted between two health
+					// checks: the new application has no filter.
+					go s.applyFilter(ctx)
 				}
 			}
 
@@ -326,6 +336,14 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 			}
 			return nil
 		}
+	}
+}
+
+// applyFilter sets the event filter. Without it callscreen works the same,
+// at more CPU for both processes, so a failure is only logged.
+func (s *Stasis) applyFilter(ctx context.Context) {
+	if err := s.filterEvents(ctx); err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "ARI event filter not set; Asterisk sends every channel event (more CPU, same screening)", "err", err)
 	}
 }
 
@@ -464,7 +482,7 @@ func (s *Stasis) passThrough(ctx context.Context, cl ari.Client, st *ari.StasisS
 	p := s.profile(c.profile)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failOpenTimeout)
 	defer cancel()
-	ch := newARIChannel(cl.Channel(), c.key, c.did, nil, s.o.RecordingDir)
+	ch := newARIChannel(cl.Channel(), c.key, c.did, nil, s.o.RecordingDir, &s.arrays)
 	rec := screening.Record{
 		ID: c.id, Time: start, Mode: screening.ModeARI,
 		Facts:   screening.Facts{ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did},
@@ -490,7 +508,7 @@ func (s *Stasis) handle(calls context.Context, cl ari.Client, st *ari.StasisStar
 	gone := make(chan struct{})
 	stop := s.watchHangup(ctx, cl, c.key, gone, cancel)
 	defer stop()
-	ch := newARIChannel(cl.Channel(), c.key, c.did, gone, s.o.RecordingDir)
+	ch := newARIChannel(cl.Channel(), c.key, c.did, gone, s.o.RecordingDir, &s.arrays)
 	s.screener().screen(ctx, log, ch, screening.ModeARI, screening.Facts{
 		ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did,
 	}, c.profile)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ type fakeARI struct {
 	// listening is closed when Stasis subscribes to StasisStart.
 	listening chan struct{}
 	once      sync.Once
+	// filtered counts event filter requests.
+	filtered atomic.Int32
 }
 
 func newFakeARI() *fakeARI {
@@ -243,6 +246,7 @@ func runStasis(t *testing.T, f *fakeARI, eng Evaluator, mod func(*StasisOptions)
 	}
 	s := NewStasis(o)
 	s.dial = func(context.Context) (ari.Client, error) { return f, nil }
+	s.filterEvents = func(context.Context) error { f.filtered.Add(1); return nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.err = s.Run(ctx); close(r.done) }()

@@ -3,6 +3,7 @@ package dialplan
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -109,4 +110,27 @@ func verdictVars(v *screening.Verdict, taken screening.Action) map[string]string
 		VarPresence: Sanitize(string(v.Presence)),
 		VarProfile:  Sanitize(v.Profile),
 	}
+}
+
+// arrayWrites tracks whether Asterisk takes ARRAY() writes, which set
+// several variables in one request or AGI command. One per front end,
+// shared by its calls.
+type arrayWrites struct {
+	// off is set once Asterisk refused or ignored an ARRAY() write: from
+	// then on every variable is set on its own.
+	off atomic.Bool
+	// verified is set once an ARRAY() write was read back (FastAGI, where
+	// SET VARIABLE answers 200 even when the write failed).
+	verified atomic.Bool
+}
+
+// arraySafe reports whether name=value can be part of an ARRAY() write:
+// a plain variable name, and a value that ARRAY's argument parsing takes
+// literally (no separators, quotes, escapes or brackets). An empty value
+// is fine: with two names or more the joined value holds a comma.
+func arraySafe(name, value string) bool {
+	if name == "" || strings.ContainsAny(name, "(),\\\" '") {
+		return false
+	}
+	return !strings.ContainsAny(value, ",\"'\\()[]{}$")
 }

@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
@@ -25,6 +27,55 @@ const (
 	rejectPrompt        = `Playing 'callscreen/callscreen-reject\.\w+' \(language 'en'\)`
 	pressDigitPrompt    = `Playing 'callscreen/callscreen-press-digit\.\w+' \(language 'en'\)`
 )
+
+// TestARIEventFilter: callscreen asks Asterisk to send its application only
+// the events it handles, so that the ChannelVarset and ChannelDialplan
+// chatter of every screened call is neither serialised nor decoded. The
+// other ARI tests prove nothing callscreen needs was filtered out (the
+// challenge's DTMF, playbacks, name recordings, hang-ups).
+func TestARIEventFilter(t *testing.T) {
+	f := getFixture(t)
+	var app struct {
+		Name       string                  `json:"name"`
+		Allowed    []struct{ Type string } `json:"events_allowed"`
+		Disallowed []struct{ Type string } `json:"events_disallowed"`
+	}
+	var types []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1:8088/ari/applications/callscreen", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("callscreen", f.ast.ARIPassword)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&app)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("GET /ari/applications/callscreen: %s: %v", resp.Status, err)
+		}
+		types = types[:0]
+		for _, a := range app.Allowed {
+			types = append(types, a.Type)
+		}
+		if len(types) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("Asterisk sends application %q only: %v", app.Name, types)
+	for _, need := range []string{"StasisStart", "StasisEnd", "ChannelHangupRequest", "ChannelDestroyed", "ChannelDtmfReceived", "PlaybackFinished", "RecordingFinished"} {
+		if !slices.Contains(types, need) {
+			t.Errorf("events_allowed %v lacks %s", types, need)
+		}
+	}
+	if slices.Contains(types, "ChannelVarset") || len(types) == 0 {
+		t.Errorf("events_allowed = %v: the filter is not in place", types)
+	}
+}
 
 // TestWithheldNumberRequest: a withheld caller is answered, hears the
 // Number Request announcement (about 6.7 s) and is hung up on; the desk
