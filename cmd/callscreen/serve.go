@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -60,8 +61,18 @@ the calls in progress have finished.`,
 // (<database>-pending) keeps the waiting records safe from a crash.
 const logLinger = time.Second
 
+// serveProcs is serve's GOMAXPROCS unless the GOMAXPROCS environment
+// variable sets it. callscreen shares its machine with Asterisk and needs
+// a fraction of one core (docs/BENCHMARKS.md); on one P the Go scheduler
+// stops handing each request and event between threads, which was a
+// quarter of serve's CPU on the ring path at 10 to 50 calls/s.
+const serveProcs = 1
+
 // serve runs every front end until ctx is cancelled.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serveOptions) error {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(serveProcs)
+	}
 	rt, err := newScreener(ctx, cfg, screenerOptions{})
 	if err != nil {
 		return err
@@ -184,7 +195,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	})
 	run("lists", func(ctx context.Context) error { return refreshLists(ctx, rt, log) })
 
-	log.Info("callscreen started", "version", version, "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
+	log.Info("callscreen started", "version", version, "procs", runtime.GOMAXPROCS(0), "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
 		"http", httpLn.Addr().String(), "database", cfg.Database,
 		"allow", rt.lists.Snapshot().Len(screening.Allow), "block", rt.lists.Snapshot().Len(screening.Block))
 	<-runCtx.Done()
