@@ -36,8 +36,11 @@ const requestGrace = time.Second
 // ChannelHangupRequest.
 type ariChannel struct {
 	chans ari.Channel
-	key   *ari.Key
-	h     *ari.ChannelHandle
+	// events subscribes to the events of the channel, its playbacks and
+	// recordings.
+	events ari.Subscriber
+	key    *ari.Key
+	h      *ari.ChannelHandle
 	// did is the extension the call entered Stasis from: the target of
 	// Continue when a Target keeps the DID.
 	did          string
@@ -52,8 +55,9 @@ var (
 	_ BatchReader = (*ariChannel)(nil)
 )
 
-func newARIChannel(chans ari.Channel, key *ari.Key, did string, gone <-chan struct{}, recordingDir string, arrays *arrayWrites) *ariChannel {
+func newARIChannel(chans ari.Channel, events ari.Subscriber, key *ari.Key, did string, gone <-chan struct{}, recordingDir string, arrays *arrayWrites) *ariChannel {
 	return &ariChannel{
+		events:       events,
 		arrays:       arrays,
 		chans:        chans,
 		key:          key,
@@ -308,11 +312,11 @@ func (c *ariChannel) play(ctx context.Context, sounds []string, read bool, timeo
 	if err != nil {
 		return "", fmt.Errorf("stage playback: %w", err)
 	}
-	fin := ph.Subscribe(ari.Events.PlaybackFinished)
+	fin := c.events.Subscribe(ph.Key(), ari.Events.PlaybackFinished)
 	defer fin.Cancel()
 	var dtmfC <-chan ari.Event
 	if read {
-		dtmf := c.h.Subscribe(ari.Events.ChannelDtmfReceived)
+		dtmf := c.events.Subscribe(c.key, ari.Events.ChannelDtmfReceived)
 		defer dtmf.Cancel()
 		dtmfC = dtmf.Events()
 	}
@@ -383,7 +387,7 @@ func (c *ariChannel) RecordName(ctx context.Context, name string, max time.Durat
 	if err != nil {
 		return "", fmt.Errorf("stage recording: %w", err)
 	}
-	sub := lr.Subscribe(ari.Events.RecordingFinished, ari.Events.RecordingFailed)
+	sub := c.events.Subscribe(lr.Key(), ari.Events.RecordingFinished, ari.Events.RecordingFailed)
 	defer sub.Cancel()
 	if err := c.do(ctx, lr.Exec); err != nil {
 		return "", fmt.Errorf("start recording: %w", err)

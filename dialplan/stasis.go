@@ -252,7 +252,8 @@ func (c closer) Close() {
 
 // serve dispatches StasisStart events from cl until ctx is cancelled and
 // the calls have drained (nil), or the connection is judged dead (error).
-func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFunc, cl ari.Client) error {
+func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFunc, base ari.Client) error {
+	cl := withEventRouter(base)
 	sub := cl.Bus().Subscribe(nil, ari.Events.StasisStart)
 	defer sub.Cancel()
 	defer s.flush(sub, cl)
@@ -482,7 +483,7 @@ func (s *Stasis) passThrough(ctx context.Context, cl ari.Client, st *ari.StasisS
 	p := s.profile(c.profile)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failOpenTimeout)
 	defer cancel()
-	ch := newARIChannel(cl.Channel(), c.key, c.did, nil, s.o.RecordingDir, &s.arrays)
+	ch := newARIChannel(cl.Channel(), cl.Bus(), c.key, c.did, nil, s.o.RecordingDir, &s.arrays)
 	rec := screening.Record{
 		ID: c.id, Time: start, Mode: screening.ModeARI,
 		Facts:   screening.Facts{ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did},
@@ -508,7 +509,7 @@ func (s *Stasis) handle(calls context.Context, cl ari.Client, st *ari.StasisStar
 	gone := make(chan struct{})
 	stop := s.watchHangup(ctx, cl, c.key, gone, cancel)
 	defer stop()
-	ch := newARIChannel(cl.Channel(), c.key, c.did, gone, s.o.RecordingDir, &s.arrays)
+	ch := newARIChannel(cl.Channel(), cl.Bus(), c.key, c.did, gone, s.o.RecordingDir, &s.arrays)
 	s.screener().screen(ctx, log, ch, screening.ModeARI, screening.Facts{
 		ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did,
 	}, c.profile)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -92,6 +93,10 @@ func (s *Store) appendRows(ctx context.Context, rows []recordRow) error {
 		if _, err := stmt.ExecContext(execCtx, row...); err != nil {
 			return err
 		}
+		// SQLite here is Go code that runs until it blocks: let a call
+		// waiting for the processor (serve runs on one) go first rather
+		// than behind a whole batch.
+		runtime.Gosched()
 	}
 	return tx.Commit()
 }
