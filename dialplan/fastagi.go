@@ -192,6 +192,7 @@ func (a *FastAGI) start(calls context.Context, conn net.Conn) {
 	a.inflight++
 	a.mu.Unlock()
 	go func() {
+		growStack()
 		defer a.done()
 		a.serveConn(calls, conn, draining)
 	}()

@@ -398,6 +398,7 @@ func (s *Stasis) start(calls context.Context, cl ari.Client, st *ari.StasisStart
 	s.inflight++
 	s.mu.Unlock()
 	go func() {
+		growStack()
 		defer s.done(st.Channel.ID)
 		if draining {
 			s.passThrough(calls, cl, st, "callscreen stopping")
