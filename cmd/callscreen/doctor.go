@@ -448,6 +448,12 @@ func (d *doctorRun) checkDatabase(ctx context.Context, cfg *config.Config) {
 			"stop callscreen, restore a backup (callscreen keeps none by itself) or move the file away to start afresh")
 		return
 	}
+	if aside, _ := filepath.Glob(abs + "-pending.*.unwritten"); len(aside) > 0 {
+		d.warn("database", fmt.Sprintf("%d call log journal(s) kept aside because the database could not take them at a start: %s",
+			len(aside), strings.Join(aside, ", ")),
+			"callscreen serve writes them at its next start once the database takes writes; until then they hold those calls' records (JSON lines)")
+		return
+	}
 	d.ok("database", "%s writable, integrity ok", abs)
 }
 

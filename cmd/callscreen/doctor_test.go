@@ -230,6 +230,19 @@ func TestDoctorListenersAndDatabase(t *testing.T) {
 		}
 	}
 
+	// A journal kept aside (the database refused it at a start) is named.
+	aside := cfg.Database + "-pending.1795400000.unwritten"
+	if err := os.WriteFile(aside, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	d = newDoctorRun(&out)
+	d.checkDatabase(context.Background(), cfg)
+	if d.warned != 1 || !strings.Contains(out.String(), aside) || !strings.Contains(out.String(), "writes them at its next start") {
+		t.Errorf("journal kept aside (%d warnings):\n%s", d.warned, out.String())
+	}
+	os.Remove(aside)
+
 	// A read-only database fails (root ignores file modes: skip then).
 	if os.Geteuid() != 0 {
 		dir := filepath.Dir(cfg.Database)

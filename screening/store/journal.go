@@ -98,6 +98,17 @@ func (j *journal) read() (recs []screening.Record, bad int, err error) {
 	}
 }
 
+// readJournalFile reads the records of a journal file that no writer
+// holds (one kept aside).
+func readJournalFile(path string) ([]screening.Record, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("call log journal: %w", err)
+	}
+	defer f.Close()
+	return (&journal{path: path, f: f}).read()
+}
+
 func (j *journal) close() error {
 	return j.f.Close() // releases the lock
 }

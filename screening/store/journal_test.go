@@ -212,4 +212,25 @@ func TestLogWriterJournalUnwritable(t *testing.T) {
 	if got := fileSize(t, path); got == 0 {
 		t.Error("journal empty after a write")
 	}
+	if err := w.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Once the database takes writes again, the next start writes what
+	// was kept aside and removes it.
+	if _, err := st.w.ExecContext(t.Context(), "PRAGMA query_only = 0"); err != nil {
+		t.Fatal(err)
+	}
+	log2, buf2 := testLogger()
+	w2 := newLogWriter(t, st, LogOptions{Journal: path, Logger: log2})
+	defer w2.Close(t.Context())
+	if left, _ := filepath.Glob(path + ".*.unwritten"); len(left) != 0 {
+		t.Errorf("still kept aside after a writable start: %v", left)
+	}
+	if got := count(t, st); got != 3 {
+		t.Errorf("%d records after the writable start, want the 3 kept aside", got)
+	}
+	if !strings.Contains(buf2.String(), "kept aside earlier: records written") {
+		t.Errorf("not logged:\n%s", buf2.String())
+	}
 }

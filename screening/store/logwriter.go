@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,7 +145,43 @@ func (w *LogWriter) replay(ctx context.Context, j *journal) error {
 		w.written.Add(uint64(len(rows)))
 		w.log.Info("call log journal replayed: records of a previous run written", "journal", j.path, "records", len(rows))
 	}
-	return j.reset()
+	if err := j.reset(); err != nil {
+		return err
+	}
+	w.replayAside(ctx, j.path)
+	return nil
+}
+
+// replayAside writes the journals an earlier start kept aside because the
+// database could not take them, now that it took this one, and removes
+// each one written.
+func (w *LogWriter) replayAside(ctx context.Context, path string) {
+	aside, _ := filepath.Glob(path + ".*.unwritten")
+	for _, f := range aside {
+		recs, _, err := readJournalFile(f)
+		if err != nil {
+			w.log.Warn("call log journal kept aside: unreadable", "file", f, "err", err)
+			continue
+		}
+		rows := make([]recordRow, 0, len(recs))
+		for _, rec := range recs {
+			if rec, js, err := marshalRecord(rec, time.Now()); err == nil {
+				rows = append(rows, rowOf(rec, js))
+			}
+		}
+		if len(rows) > 0 {
+			if err := w.st.appendRows(ctx, rows); err != nil {
+				w.log.Warn("call log journal kept aside: still cannot be written", "file", f, "records", len(rows), "err", err)
+				continue
+			}
+		}
+		if err := os.Remove(f); err != nil {
+			w.log.Warn("call log journal kept aside: written but not removed", "file", f, "err", err)
+			continue
+		}
+		w.written.Add(uint64(len(rows)))
+		w.log.Info("call log journal kept aside earlier: records written", "file", f, "records", len(rows))
+	}
 }
 
 // Write queues rec for the call log. It never blocks on the database:

@@ -793,13 +793,18 @@ func cpuTicks(pid int) (int64, error) {
 }
 
 // asteriskPID finds the running Asterisk (asterisk -f) whose root is the
-// chroot.
+// chroot. A child Asterisk has just forked (astcanary, a System() call)
+// carries the same command line until it execs and is gone a moment
+// later, so the process whose parent is not one of the matches is the
+// one: /proc lists names in string order, which put such a child first
+// in one run and failed it when the child exited.
 func asteriskPID(root string) (int, error) {
 	real, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return 0, err
 	}
 	ents, _ := os.ReadDir("/proc")
+	parents := map[int]int{} // matching pid -> its parent
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -811,10 +816,34 @@ func asteriskPID(root string) (int, error) {
 		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(cl), "\x00")
 		if len(args) > 1 && strings.HasSuffix(args[0], "asterisk") && slices.Contains(args, "-f") {
+			parents[pid] = parentPID(pid)
+		}
+	}
+	for pid, ppid := range parents {
+		if _, child := parents[ppid]; !child {
 			return pid, nil
 		}
 	}
 	return 0, errors.New("cannot find the Asterisk process in " + real)
+}
+
+// parentPID returns the parent of pid from /proc/<pid>/stat, or 0.
+func parentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 func cpuModel() string {
