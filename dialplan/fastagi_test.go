@@ -868,6 +868,22 @@ func TestAGISetBatched(t *testing.T) {
 		VarReasons: "a,b", VarReason: "international (US)",
 	}
 	target := Target{Context: "callscreen-ring", Extension: "0312345678", Priority: 1}
+	const (
+		verdictArray = `SET VARIABLE "ARRAY(SCREEN_ACTION,SCREEN_DECISION,SCREEN_ID,SCREEN_PRESENCE,SCREEN_PROFILE,SCREEN_SCORE)" "ring,ring,c1,presented,default,0"`
+		readBack     = `GET FULL VARIABLE "${SCREEN_SCORE}"`
+		targetArray  = `SET VARIABLE "ARRAY(SCREEN_HANGUP_CAUSE,SCREEN_EXTEN,SCREEN_PRIORITY,SCREEN_CONTEXT)" ",0312345678,1,callscreen-ring"`
+	)
+	// The values ARRAY() cannot take, one by one in either case.
+	unsafe := []string{`SET VARIABLE "SCREEN_REASON" "international (US)"`, `SET VARIABLE "SCREEN_REASONS" "a,b"`}
+	// Everything one by one, in order.
+	singles := slices.Concat([]string{
+		`SET VARIABLE "SCREEN_ACTION" "ring"`, `SET VARIABLE "SCREEN_DECISION" "ring"`, `SET VARIABLE "SCREEN_ID" "c1"`,
+		`SET VARIABLE "SCREEN_PRESENCE" "presented"`, `SET VARIABLE "SCREEN_PROFILE" "default"`, `SET VARIABLE "SCREEN_SCORE" "0"`,
+	}, unsafe, []string{
+		`SET VARIABLE "SCREEN_HANGUP_CAUSE" ""`, `SET VARIABLE "SCREEN_EXTEN" "0312345678"`,
+		`SET VARIABLE "SCREEN_PRIORITY" "1"`, `SET VARIABLE "SCREEN_CONTEXT" "callscreen-ring"`,
+	})
+	cat := func(parts ...[]string) []string { return slices.Concat(parts...) }
 	tests := []struct {
 		name    string
 		noArray bool
@@ -876,39 +892,12 @@ func TestAGISetBatched(t *testing.T) {
 		wantCmds [2][]string
 	}{
 		{"ARRAY() works", false, [2][]string{
-			{
-				`SET VARIABLE "ARRAY(SCREEN_ACTION,SCREEN_DECISION,SCREEN_ID,SCREEN_PRESENCE,SCREEN_PROFILE,SCREEN_SCORE)" "ring,ring,c1,presented,default,0"`,
-				`GET FULL VARIABLE "${SCREEN_SCORE}"`,
-				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
-				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
-				`SET VARIABLE "ARRAY(SCREEN_HANGUP_CAUSE,SCREEN_EXTEN,SCREEN_PRIORITY,SCREEN_CONTEXT)" ",0312345678,1,callscreen-ring"`,
-			},
-			{
-				`SET VARIABLE "ARRAY(SCREEN_ACTION,SCREEN_DECISION,SCREEN_ID,SCREEN_PRESENCE,SCREEN_PROFILE,SCREEN_SCORE)" "ring,ring,c1,presented,default,0"`,
-				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
-				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
-				`SET VARIABLE "ARRAY(SCREEN_HANGUP_CAUSE,SCREEN_EXTEN,SCREEN_PRIORITY,SCREEN_CONTEXT)" ",0312345678,1,callscreen-ring"`,
-			},
+			cat([]string{verdictArray, readBack}, unsafe, []string{targetArray}),
+			cat([]string{verdictArray}, unsafe, []string{targetArray}),
 		}},
 		{"no ARRAY()", true, [2][]string{
-			{
-				`SET VARIABLE "ARRAY(SCREEN_ACTION,SCREEN_DECISION,SCREEN_ID,SCREEN_PRESENCE,SCREEN_PROFILE,SCREEN_SCORE)" "ring,ring,c1,presented,default,0"`,
-				`GET FULL VARIABLE "${SCREEN_SCORE}"`,
-				`SET VARIABLE "SCREEN_ACTION" "ring"`, `SET VARIABLE "SCREEN_DECISION" "ring"`, `SET VARIABLE "SCREEN_ID" "c1"`,
-				`SET VARIABLE "SCREEN_PRESENCE" "presented"`, `SET VARIABLE "SCREEN_PROFILE" "default"`, `SET VARIABLE "SCREEN_SCORE" "0"`,
-				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
-				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
-				`SET VARIABLE "SCREEN_HANGUP_CAUSE" ""`, `SET VARIABLE "SCREEN_EXTEN" "0312345678"`,
-				`SET VARIABLE "SCREEN_PRIORITY" "1"`, `SET VARIABLE "SCREEN_CONTEXT" "callscreen-ring"`,
-			},
-			{
-				`SET VARIABLE "SCREEN_ACTION" "ring"`, `SET VARIABLE "SCREEN_DECISION" "ring"`, `SET VARIABLE "SCREEN_ID" "c1"`,
-				`SET VARIABLE "SCREEN_PRESENCE" "presented"`, `SET VARIABLE "SCREEN_PROFILE" "default"`, `SET VARIABLE "SCREEN_SCORE" "0"`,
-				`SET VARIABLE "SCREEN_REASON" "international (US)"`,
-				`SET VARIABLE "SCREEN_REASONS" "a,b"`,
-				`SET VARIABLE "SCREEN_HANGUP_CAUSE" ""`, `SET VARIABLE "SCREEN_EXTEN" "0312345678"`,
-				`SET VARIABLE "SCREEN_PRIORITY" "1"`, `SET VARIABLE "SCREEN_CONTEXT" "callscreen-ring"`,
-			},
+			cat([]string{verdictArray, readBack}, singles),
+			singles,
 		}},
 	}
 	for _, tt := range tests {

@@ -119,14 +119,7 @@ func (w *LogWriter) replay(ctx context.Context, j *journal) error {
 		w.log.Warn("call log journal: skipped unreadable lines (torn by a crash or a full disk)", "journal", j.path, "lines", bad)
 	}
 	if len(recs) > 0 {
-		rows := make([]recordRow, 0, len(recs))
-		for _, rec := range recs {
-			rec, js, err := marshalRecord(rec, time.Now())
-			if err != nil {
-				continue // read kept only records with an ID
-			}
-			rows = append(rows, rowOf(rec, js))
-		}
+		rows := journalRows(recs)
 		if err := w.st.appendRows(ctx, rows); err != nil {
 			aside := fmt.Sprintf("%s.%d.unwritten", j.path, time.Now().Unix())
 			if rerr := os.Rename(j.path, aside); rerr != nil {
@@ -163,12 +156,7 @@ func (w *LogWriter) replayAside(ctx context.Context, path string) {
 			w.log.Warn("call log journal kept aside: unreadable", "file", f, "err", err)
 			continue
 		}
-		rows := make([]recordRow, 0, len(recs))
-		for _, rec := range recs {
-			if rec, js, err := marshalRecord(rec, time.Now()); err == nil {
-				rows = append(rows, rowOf(rec, js))
-			}
-		}
+		rows := journalRows(recs)
 		if len(rows) > 0 {
 			if err := w.st.appendRows(ctx, rows); err != nil {
 				w.log.Warn("call log journal kept aside: still cannot be written", "file", f, "records", len(rows), "err", err)
@@ -182,6 +170,18 @@ func (w *LogWriter) replayAside(ctx context.Context, path string) {
 		w.written.Add(uint64(len(rows)))
 		w.log.Info("call log journal kept aside earlier: records written", "file", f, "records", len(rows))
 	}
+}
+
+// journalRows encodes records read from a journal (read keeps only those
+// with an ID, which is all marshalRecord checks).
+func journalRows(recs []screening.Record) []recordRow {
+	rows := make([]recordRow, 0, len(recs))
+	for _, rec := range recs {
+		if rec, js, err := marshalRecord(rec, time.Now()); err == nil {
+			rows = append(rows, rowOf(rec, js))
+		}
+	}
+	return rows
 }
 
 // Write queues rec for the call log. It never blocks on the database:
