@@ -336,7 +336,7 @@ func (w *LogWriter) run() {
 			burst.end(w.log, "call log writer closed after failed writes")
 			if w.journal != nil {
 				w.mu.Lock()
-				w.settle()
+				w.settleLocked()
 				if err := w.journal.close(); err != nil {
 					w.log.Error("call log journal close", "err", err)
 				}
@@ -357,10 +357,16 @@ func (w *LogWriter) settle() {
 		return
 	}
 	if !w.mu.TryLock() {
-		// Close holds mu (or a Write does, briefly): settle later.
+		// A Write holds mu, so a record is being queued: settle after the
+		// next batch.
 		return
 	}
 	defer w.mu.Unlock()
+	w.settleLocked()
+}
+
+// settleLocked is settle with w.mu held.
+func (w *LogWriter) settleLocked() {
 	if w.journal == nil || len(w.ch) > 0 {
 		return
 	}
