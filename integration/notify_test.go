@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -125,6 +126,7 @@ func TestNotifyWebhook(t *testing.T) {
 		e164   = "+81312348877"
 	)
 	f.hooks.failNext(e164, 1)
+	sentBefore := metricValue(t, "callscreen_notifications_sent_total")
 	f.listsChange(t, "add", "block", caller, "--reason", "notify test", "--expires", "7d")
 	start := time.Now()
 	r := f.call(t, harness.CallSpec{To: ownNumber, FromUser: caller, Hold: 20 * time.Second})
@@ -143,6 +145,12 @@ func TestNotifyWebhook(t *testing.T) {
 	}, func() string {
 		return "no notification about " + e164 + " was delivered; posts: " + describeHooks(f.hooks.about(e164))
 	})
+	// /metrics counts the delivery (the refused first attempt was retried,
+	// not failed).
+	poll(t, 5*time.Second, func() bool { return metricValue(t, "callscreen_notifications_sent_total") >= sentBefore+1 },
+		func() string {
+			return fmt.Sprintf("callscreen_notifications_sent_total %v, want at least %v", metricValue(t, "callscreen_notifications_sent_total"), sentBefore+1)
+		})
 	hs := f.hooks.about(e164)
 	t.Logf("posts about %s: %s", e164, describeHooks(hs))
 	if len(hs) != 2 || hs[0].status != http.StatusServiceUnavailable || hs[1].status != http.StatusOK {

@@ -1,6 +1,6 @@
 // Package metrics exports callscreen's Prometheus metrics: calls by action
-// and outcome, indicator hits, decision latency, the ARI connection and the
-// call log's health.
+// and outcome, indicator hits, decision latency, the ARI connection, the
+// call log's health and notification deliveries.
 package metrics
 
 import (
@@ -28,6 +28,13 @@ type LogStats interface {
 	Written() uint64
 	Dropped() uint64
 	Failed() uint64
+}
+
+// NotifyStats reports the notifier's delivery counters.
+type NotifyStats interface {
+	Sent() uint64
+	Failed() uint64
+	Dropped() uint64
 }
 
 // New registers callscreen's metrics. log may be nil.
@@ -67,6 +74,16 @@ func New(log LogStats) *Metrics {
 		)
 	}
 	return m
+}
+
+// WatchNotifications exports n's delivery counters (webhook and email
+// deliveries, each destination counted on its own).
+func (m *Metrics) WatchNotifications(n NotifyStats) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "notifications_sent_total", Help: "Notifications delivered (webhook and email, per destination)."}, func() float64 { return float64(n.Sent()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "notifications_failed_total", Help: "Notifications given up after their retries."}, func() float64 { return float64(n.Failed()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "notifications_dropped_total", Help: "Notifications dropped because a destination's queue was full."}, func() float64 { return float64(n.Dropped()) }),
+	)
 }
 
 // Observe counts one finished call.

@@ -16,8 +16,15 @@ func (f fakeLog) Written() uint64 { return f.written }
 func (f fakeLog) Dropped() uint64 { return f.dropped }
 func (f fakeLog) Failed() uint64  { return f.failed }
 
+type fakeNotify struct{ sent, failed, dropped uint64 }
+
+func (f fakeNotify) Sent() uint64    { return f.sent }
+func (f fakeNotify) Failed() uint64  { return f.failed }
+func (f fakeNotify) Dropped() uint64 { return f.dropped }
+
 func TestMetricsExposition(t *testing.T) {
 	m := New(fakeLog{written: 7, dropped: 1, failed: 2})
+	m.WatchNotifications(fakeNotify{sent: 5, failed: 3, dropped: 4})
 	rec := screening.Record{
 		Mode: screening.ModeARI,
 		Verdict: screening.Verdict{Profile: "default", Action: screening.Voicemail, Findings: []screening.Finding{
@@ -43,6 +50,9 @@ func TestMetricsExposition(t *testing.T) {
 		`callscreen_log_records_written_total 7`,
 		`callscreen_log_records_dropped_total 1`,
 		`callscreen_log_write_errors_total 2`,
+		`callscreen_notifications_sent_total 5`,
+		`callscreen_notifications_failed_total 3`,
+		`callscreen_notifications_dropped_total 4`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
