@@ -280,6 +280,14 @@ func (l *Lists) Delete(k ListKind, number string) {
 	l.mu.Unlock()
 }
 
+// OverlayLen returns how many entries Put and Delete changed since the
+// last Replace.
+func (l *Lists) OverlayLen() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.overlay)
+}
+
 // Snapshot returns the current base snapshot.
 func (l *Lists) Snapshot() *ListSnapshot { return l.base.Load() }
 

@@ -122,3 +122,18 @@ func benchmarkListLookup(b *testing.B, n int) {
 
 func BenchmarkListLookup1M(b *testing.B)  { benchmarkListLookup(b, 1_000_000) }
 func BenchmarkListLookup10M(b *testing.B) { benchmarkListLookup(b, 10_000_000) }
+
+func TestListsOverlayLen(t *testing.T) {
+	l := NewLists(nil)
+	l.Put(Entry{Kind: Allow, Number: "+81312345678"})
+	l.Put(Entry{Kind: Allow, Number: "+81312345678"}) // the same entry again
+	l.Put(Entry{Kind: Block, Number: "+4470*"})
+	l.Delete(Block, "+81399999999")
+	if got := l.OverlayLen(); got != 3 {
+		t.Errorf("OverlayLen = %d, want 3", got)
+	}
+	l.Replace(nil)
+	if got := l.OverlayLen(); got != 0 {
+		t.Errorf("after Replace: OverlayLen = %d, want 0", got)
+	}
+}

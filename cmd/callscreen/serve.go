@@ -224,8 +224,15 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-// refreshLists reloads the lists snapshot when another process (the CLI,
-// the admin API) changed them.
+// maxOverlay is how many own changes the live lists hold on top of their
+// snapshot before refreshLists folds them into a new one.
+const maxOverlay = 4096
+
+// refreshLists reloads the lists snapshot when another process (the CLI)
+// changed them, or an import did. serve's own writes (a remembered caller,
+// a throttle, a click on the dashboard) go to the live lists as they are
+// made and need no reload: with millions of entries a reload takes
+// seconds of CPU.
 func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 	last, err := rt.store.ListsVersion(ctx)
 	if err != nil {
@@ -239,12 +246,15 @@ func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 			return nil
 		case <-t.C:
 		}
-		v, err := rt.store.ListsVersion(ctx)
+		v, changed, err := rt.store.ListsChanged(ctx, last)
 		if err != nil {
 			log.Warn("checking lists for changes", "err", err)
 			continue
 		}
-		if v == last {
+		if !changed && rt.lists.OverlayLen() < maxOverlay {
+			// Nothing, or only serve's own writes, which its live lists
+			// already hold.
+			last = v
 			continue
 		}
 		start := time.Now()

@@ -38,8 +38,11 @@ func (s *Store) Put(ctx context.Context, e screening.Entry) error {
 	if err := screening.ValidateEntryNumber(e.Number); err != nil {
 		return fmt.Errorf("store: put: %w", err)
 	}
-	_, err := s.w.ExecContext(ctx, upsertEntry,
-		string(e.Kind), e.Number, nanos(e.Expires), e.Source, e.Reason, nanos(e.Created), time.Now().UnixNano())
+	err := s.listsWrite(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, upsertEntry,
+			string(e.Kind), e.Number, nanos(e.Expires), e.Source, e.Reason, nanos(e.Created), time.Now().UnixNano())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: put %s %s: %w", e.Kind, e.Number, err)
 	}
@@ -49,11 +52,15 @@ func (s *Store) Put(ctx context.Context, e screening.Entry) error {
 // Delete removes the entry of kind k for number (a number or a prefix
 // pattern, exactly as stored) and reports whether there was one.
 func (s *Store) Delete(ctx context.Context, k screening.ListKind, number string) (bool, error) {
-	res, err := s.w.ExecContext(ctx, "DELETE FROM list_entries WHERE kind = ? AND number = ?", string(k), number)
-	if err != nil {
-		return false, fmt.Errorf("store: delete %s %s: %w", k, number, err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.listsWrite(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM list_entries WHERE kind = ? AND number = ?", string(k), number)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: delete %s %s: %w", k, number, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -39,6 +40,11 @@ type Store struct {
 	path string
 	w    *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
 	r    *sql.DB // read-only connections
+
+	// own holds the list versions this Store's Put and Delete made and
+	// ListsChanged has not yet passed (version.go).
+	ownMu sync.Mutex
+	own   map[int64]struct{}
 }
 
 // Open opens the SQLite database at path, creating it when it does not exist,
@@ -99,7 +105,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return &Store{path: abs, w: w, r: r}, nil
+	return &Store{path: abs, w: w, r: r, own: make(map[int64]struct{})}, nil
 }
 
 // dsn builds a SQLite URI for the file at abs. The URI form escapes any '?'

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -13,4 +14,77 @@ func (s *Store) ListsVersion(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read lists version: %w", err)
 	}
 	return v, nil
+}
+
+// maxOwnVersions bounds the versions a Store remembers having made; past
+// it, ListsChanged reports a change and the caller reloads.
+const maxOwnVersions = 4096
+
+// ListsChanged reports whether the lists changed after version since other
+// than by this Store's Put and Delete, and returns the current version.
+// A server that applies its own writes to its live lists as it makes them
+// (a caller who passed a challenge, a throttle, a click on the dashboard)
+// need not reload a snapshot of millions of entries for each of them:
+// only another process's change (the CLI, an import) calls for that.
+func (s *Store) ListsChanged(ctx context.Context, since int64) (v int64, changed bool, err error) {
+	if v, err = s.ListsVersion(ctx); err != nil {
+		return 0, false, err
+	}
+	s.ownMu.Lock()
+	defer s.ownMu.Unlock()
+	if v-since > int64(len(s.own)) {
+		changed = true // more steps than this Store made
+	} else {
+		for n := since + 1; n <= v; n++ {
+			if _, ok := s.own[n]; !ok {
+				changed = true
+				break
+			}
+		}
+	}
+	for n := range s.own {
+		if n <= v {
+			delete(s.own, n)
+		}
+	}
+	return v, changed || v < since, nil
+}
+
+// listsWrite runs write in a transaction and remembers the list version
+// it made, if it made one: in a write transaction no other writer can
+// move the version, so a step of one is this write's.
+func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	version := func() (int64, error) {
+		var v int64
+		err := tx.QueryRowContext(ctx, "SELECT version FROM lists_version WHERE id = 1").Scan(&v)
+		return v, err
+	}
+	before, err := version()
+	if err != nil {
+		return err
+	}
+	if err := write(tx); err != nil {
+		return err
+	}
+	after, err := version()
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if after == before+1 {
+		s.ownMu.Lock()
+		if len(s.own) >= maxOwnVersions {
+			clear(s.own) // nobody is asking: the next ListsChanged reloads
+		}
+		s.own[after] = struct{}{}
+		s.ownMu.Unlock()
+	}
+	return nil
 }
