@@ -109,7 +109,8 @@ func NewLogWriter(ctx context.Context, st *Store, opts LogOptions) (*LogWriter, 
 
 // replay writes the records left in j by a writer that did not finish (the
 // process was killed) and empties it. A database that cannot take them
-// does not stop the writer: the journal is kept aside for the operator.
+// does not stop the writer: the journal is kept aside, and written by a
+// later start (replayAside).
 func (w *LogWriter) replay(ctx context.Context, j *journal) error {
 	recs, bad, err := j.read()
 	if err != nil {
