@@ -473,7 +473,7 @@ func TestServiceDownFailsOpen(t *testing.T) {
 			if err := f.stopServe(sig); err != nil {
 				t.Fatal(err)
 			}
-			if sig == syscall.SIGTERM && !strings.Contains(readFile(f.serveLog), `"msg":"callscreen stopped"`) {
+			if sig == syscall.SIGTERM && !strings.Contains(harness.ReadFile(f.serveLog), `"msg":"callscreen stopped"`) {
 				t.Errorf("serve did not log its orderly stop")
 			}
 			// Asterisk drops the application when its websocket closes.

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callscreen/callscreen/integration/harness"
 )
 
 // A headless Chromium driven over the DevTools protocol: the protocol's
@@ -44,7 +46,7 @@ func chromiumPath(t *testing.T) string {
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the dashboard test needs a browser: `apt-get install -y chromium` failed (%v); install Chromium and run again:\n%s", err, tailLines(string(out), 20))
+		t.Fatalf("the dashboard test needs a browser: `apt-get install -y chromium` failed (%v); install Chromium and run again:\n%s", err, harness.TailLines(string(out), 20))
 	}
 	p, err := exec.LookPath("chromium")
 	if err != nil {

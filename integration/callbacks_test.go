@@ -82,7 +82,7 @@ func TestExpectedCallback(t *testing.T) {
 		return strings.Contains(f.cli(t, "lists", "show", "allow", "--source", "callback"), caller)
 	}, func() string {
 		return "lists show allow --source callback does not list " + caller + ":\n" + f.cli(t, "lists", "show", "allow") +
-			"\nserve:\n" + tailLines(readFile(f.serveLog), 10)
+			"\nserve:\n" + harness.TailLines(harness.ReadFile(f.serveLog), 10)
 	})
 	if n := f.countLog(`callscreen-test-outbound: ` + dialled + ` AGISTATUS=`); n != 1 {
 		t.Errorf("the outbound route ran %d times", n)
@@ -250,5 +250,5 @@ func TestThrottleRetries(t *testing.T) {
 func (f *fixture) waitLog(t *testing.T, re string) {
 	t.Helper()
 	poll(t, 10*time.Second, func() bool { return f.countLog(re) > 0 },
-		func() string { return "full.log never matched " + re + ":\n" + tailLines(f.ast.FullLog(), 20) })
+		func() string { return "full.log never matched " + re + ":\n" + harness.TailLines(f.ast.FullLog(), 20) })
 }

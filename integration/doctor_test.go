@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callscreen/callscreen/integration/harness"
 )
 
 // TestDoctor runs "callscreen doctor" against the real Asterisk with the
@@ -35,7 +37,7 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 	t.Run("missing sound", func(t *testing.T) {
-		cfg := readFile(f.cfgPath)
+		cfg := harness.ReadFile(f.cfgPath)
 		bad := strings.Replace(cfg, "\nprofiles:\n", "\nprofiles:\n  missing:\n    prompts:\n      number_request: callscreen/no-such-prompt\n", 1)
 		if bad == cfg {
 			t.Fatal("no profiles: key in the fixture's configuration")

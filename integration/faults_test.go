@@ -133,7 +133,7 @@ loop:
 	res.elapsed = time.Since(start)
 	var ee *exec.ExitError
 	if werr != nil && (!errors.As(werr, &ee) || ee.ExitCode() > 1) {
-		t.Fatalf("sipp: %v\n%s", werr, tailLines(so.String(), 15))
+		t.Fatalf("sipp: %v\n%s", werr, harness.TailLines(so.String(), 15))
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "stat.csv"))
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -149,7 +149,7 @@ loop:
 		}
 		res.ok, res.failed = col("SuccessfulCall(C)"), col("FailedCall(C)")
 	}
-	res.errors = tailLines(readFile(filepath.Join(dir, "errors.log")), 40)
+	res.errors = harness.TailLines(harness.ReadFile(filepath.Join(dir, "errors.log")), 40)
 	return res
 }
 
@@ -191,7 +191,7 @@ func (f *fixture) loggedIDs(t *testing.T, since time.Time) map[string]bool {
 	t.Helper()
 	out, err := f.run(context.Background(), "log", "--json", "-n", "100000", "--since", since.Add(-time.Second).Format(time.RFC3339))
 	if err != nil {
-		t.Fatalf("%v\n%s", err, tailLines(out, 5))
+		t.Fatalf("%v\n%s", err, harness.TailLines(out, 5))
 	}
 	ids := map[string]bool{}
 	dec := json.NewDecoder(strings.NewReader(out))
@@ -239,7 +239,7 @@ func integrity(t *testing.T, db string) string {
 }
 
 func (f *fixture) dbPath() string {
-	m := regexp.MustCompile(`(?m)^database: (\S+)$`).FindStringSubmatch(readFile(f.cfgPath))
+	m := regexp.MustCompile(`(?m)^database: (\S+)$`).FindStringSubmatch(harness.ReadFile(f.cfgPath))
 	if m == nil {
 		return ""
 	}
@@ -262,7 +262,7 @@ func (f *fixture) rangCallers(callers []string) int {
 
 func faultKill(t *testing.T, f *fixture, lg *loadGen) {
 	logStart := len(f.ast.FullLog())
-	serveLogStart := len(readFile(f.serveLog))
+	serveLogStart := len(harness.ReadFile(f.serveLog))
 	since := time.Now()
 	var killedAt, backAt time.Time
 	res := lg.run(t, 40*lg.rate, func(el time.Duration) {
@@ -306,7 +306,7 @@ func faultKill(t *testing.T, f *fixture, lg *loadGen) {
 	}
 	// Records waiting for their batch when the process died come back
 	// from the journal (<database>-pending) at the restart.
-	if m := regexp.MustCompile(`"msg":"call log journal replayed[^"]*"[^\n]*"records":(\d+)`).FindStringSubmatch(readFile(f.serveLog)[serveLogStart:]); m != nil {
+	if m := regexp.MustCompile(`"msg":"call log journal replayed[^"]*"[^\n]*"records":(\d+)`).FindStringSubmatch(harness.ReadFile(f.serveLog)[serveLogStart:]); m != nil {
 		t.Logf("SIGKILL: the restarted serve wrote %s records the killed one had journaled but not yet written", m[1])
 	} else {
 		t.Logf("SIGKILL: nothing to replay from the journal (the kill came right after a batch)")
@@ -366,7 +366,7 @@ func faultDatabaseFull(t *testing.T, f *fixture, lg *loadGen) {
 	if err := f.stopServe(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	origCfg := readFile(f.cfgPath)
+	origCfg := harness.ReadFile(f.cfgPath)
 	origDB := f.dbPath()
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=32m"); err != nil {
 		t.Fatalf("mount tmpfs: %v", err)
@@ -392,7 +392,7 @@ func faultDatabaseFull(t *testing.T, f *fixture, lg *loadGen) {
 		t.Fatal(err)
 	}
 	logStart := len(f.ast.FullLog())
-	serveLogStart := len(readFile(f.serveLog))
+	serveLogStart := len(harness.ReadFile(f.serveLog))
 	since := time.Now()
 	filler := filepath.Join(mnt, "filler")
 	var filledAt, freedAt time.Time
@@ -413,7 +413,7 @@ func faultDatabaseFull(t *testing.T, f *fixture, lg *loadGen) {
 	f.assertNoStuckChannels(t)
 	v := viewOf(f.ast.FullLog()[logStart:])
 	metrics := metricValue(t, "callscreen_log_write_errors_total")
-	slog := readFile(f.serveLog)[serveLogStart:]
+	slog := harness.ReadFile(f.serveLog)[serveLogStart:]
 	errLines := strings.Count(slog, `"level":"ERROR","msg":"call log write failed`)
 	recovered := strings.Contains(slog, `"msg":"call log writes recovered"`)
 	for _, m := range regexp.MustCompile(`"time":"([^"]+)","level":"(?:ERROR|WARN)","msg":"(call log write failed[^"]*|call log writes recovered)"[^\n]*`).FindAllStringSubmatch(slog, -1) {

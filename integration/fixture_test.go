@@ -183,8 +183,8 @@ func getFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("callscreen serve stderr (tail):\n%s", tailLines(readFile(fx.serveLog), 40))
-			t.Logf("Asterisk full.log (tail):\n%s", tailLines(fx.ast.FullLog(), 80))
+			t.Logf("callscreen serve stderr (tail):\n%s", harness.TailLines(harness.ReadFile(fx.serveLog), 40))
+			t.Logf("Asterisk full.log (tail):\n%s", harness.TailLines(fx.ast.FullLog(), 80))
 		}
 	})
 	return fx
@@ -331,7 +331,7 @@ func (f *fixture) startServe(ctx context.Context) error {
 		select {
 		case <-p.done:
 			f.serve = nil
-			return fmt.Errorf("callscreen serve exited during start-up (%v):\n%s", p.err, tailLines(readFile(f.serveLog), 30))
+			return fmt.Errorf("callscreen serve exited during start-up (%v):\n%s", p.err, harness.TailLines(harness.ReadFile(f.serveLog), 30))
 		default:
 		}
 		app := f.ariStatus(wctx, "/applications/callscreen")
@@ -342,7 +342,7 @@ func (f *fixture) startServe(ctx context.Context) error {
 		last = fmt.Sprintf("ARI application: %d, /healthz: %d", app, health)
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("callscreen serve not ready (%s): %w\n%s", last, wctx.Err(), tailLines(readFile(f.serveLog), 30))
+			return fmt.Errorf("callscreen serve not ready (%s): %w\n%s", last, wctx.Err(), harness.TailLines(harness.ReadFile(f.serveLog), 30))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -418,13 +418,13 @@ func (f *fixture) listsChange(t *testing.T, args ...string) {
 
 // reloads counts "lists reloaded" in serve's log.
 func (f *fixture) reloads() int {
-	return strings.Count(readFile(f.serveLog), `"msg":"lists reloaded"`)
+	return strings.Count(harness.ReadFile(f.serveLog), `"msg":"lists reloaded"`)
 }
 
 // reconnects counts serve's log lines saying the ARI connection came back
 // (the websocket redialled, or a new client connected).
 func (f *fixture) reconnects() int {
-	l := readFile(f.serveLog)
+	l := harness.ReadFile(f.serveLog)
 	return strings.Count(l, `"msg":"ARI websocket reconnected`) + strings.Count(l, `"msg":"connected to Asterisk ARI"`)
 }
 
@@ -654,19 +654,6 @@ func poll(t *testing.T, timeout time.Duration, cond func() bool, what func() str
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func readFile(p string) string {
-	b, _ := os.ReadFile(p)
-	return string(b)
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func firstN(recs []record, n int) []string {

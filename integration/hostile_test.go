@@ -361,7 +361,7 @@ func (f *fixture) assertServeHealthy(t *testing.T) {
 		default:
 		}
 	}
-	l := readFile(f.serveLog)
+	l := harness.ReadFile(f.serveLog)
 	for _, s := range []string{"panic:", "goroutine ", "fatal error:"} {
 		if strings.Contains(l, s) {
 			t.Errorf("callscreen serve's stderr shows %q", s)

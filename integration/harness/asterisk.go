@@ -130,7 +130,7 @@ func StartAsterisk(ctx context.Context, opts AsteriskOptions) (*Asterisk, error)
 		cmd.Stdout = io.MultiWriter(&out, opts.Log)
 		cmd.Stderr = io.MultiWriter(&out, opts.Log)
 		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("harness: install.sh: %w\n%s", err, tail(out.String(), 40))
+			return nil, fmt.Errorf("harness: install.sh: %w\n%s", err, TailLines(out.String(), 40))
 		}
 	}
 
@@ -411,11 +411,11 @@ func (a *Asterisk) start(ctx context.Context) error {
 	}, func() string { return "ARI: " + last })
 	select {
 	case <-a.exited:
-		return fmt.Errorf("harness: asterisk exited during start-up (%v); console:\n%s", a.exitErr, tail(readFile(a.ConsoleLog), 30))
+		return fmt.Errorf("harness: asterisk exited during start-up (%v); console:\n%s", a.exitErr, TailLines(ReadFile(a.ConsoleLog), 30))
 	default:
 	}
 	if err != nil {
-		return fmt.Errorf("%w; console:\n%s", err, tail(readFile(a.ConsoleLog), 30))
+		return fmt.Errorf("%w; console:\n%s", err, TailLines(ReadFile(a.ConsoleLog), 30))
 	}
 	if out, err := a.CLI(wctx, "core waitfullybooted"); err != nil {
 		return fmt.Errorf("harness: waiting for full boot: %w (%s)", err, out)
@@ -565,12 +565,15 @@ func waitFor(ctx context.Context, interval time.Duration, cond func() bool, what
 	}
 }
 
-func readFile(p string) string {
+// ReadFile returns the file at p, or "" when it cannot be read (a log
+// that does not exist yet).
+func ReadFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
 }
 
-func tail(s string, n int) string {
+// TailLines returns the last n lines of s.
+func TailLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

@@ -228,8 +228,8 @@ func PlaceCall(ctx context.Context, spec CallSpec) (CallResult, error) {
 	}
 	res.Duration = time.Since(start)
 
-	tr := readFile(trace)
-	res.Log = tr + readFile(errlog)
+	tr := ReadFile(trace)
+	res.Log = tr + ReadFile(errlog)
 	for _, m := range parseTrace(tr) {
 		if !m.Received {
 			continue
@@ -259,10 +259,10 @@ func PlaceCall(ctx context.Context, spec CallSpec) (CallResult, error) {
 	// else is sipp itself failing.
 	var ee *exec.ExitError
 	if waitErr != nil && (!errors.As(waitErr, &ee) || ee.ExitCode() > 1) {
-		return res, fmt.Errorf("harness: sipp: %w: %s%s", waitErr, tail(readFile(filepath.Join(dir, "stdout.log")), 15), tail(readFile(errlog), 15))
+		return res, fmt.Errorf("harness: sipp: %w: %s%s", waitErr, TailLines(ReadFile(filepath.Join(dir, "stdout.log")), 15), TailLines(ReadFile(errlog), 15))
 	}
 	if res.Final == 0 {
-		return res, fmt.Errorf("harness: call to %s got no final response; sipp errors: %s", spec.To, tail(readFile(errlog), 15))
+		return res, fmt.Errorf("harness: call to %s got no final response; sipp errors: %s", spec.To, TailLines(ReadFile(errlog), 15))
 	}
 	return res, nil
 }

@@ -142,7 +142,7 @@ func StartDeskPhone(ctx context.Context, opts DeskPhoneOptions) (*DeskPhone, err
 	case <-d.done:
 		b, _ := os.ReadFile(filepath.Join(dir, "stdout.log"))
 		d.Stop()
-		return nil, fmt.Errorf("harness: desk phone sipp exited at start: %s", tail(string(b), 20))
+		return nil, fmt.Errorf("harness: desk phone sipp exited at start: %s", TailLines(string(b), 20))
 	default:
 	}
 	if err != nil {

@@ -91,7 +91,7 @@ exten => 0399990098,1,Answer()
 	t.Logf("Asterisk up in %s", time.Since(t0).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("full.log (tail):\n%s", tail(ast.FullLog(), 60))
+			t.Logf("full.log (tail):\n%s", TailLines(ast.FullLog(), 60))
 		}
 		if err := ast.Stop(); err != nil {
 			t.Error(err)

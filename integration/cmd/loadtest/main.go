@@ -491,7 +491,7 @@ func step(ctx context.Context, o options, tmpl *template.Template, dir string, p
 	r.Elapsed = time.Since(t0)
 	var ee *exec.ExitError
 	if err != nil && (!errors.As(err, &ee) || ee.ExitCode() > 1) {
-		return r, fmt.Errorf("sipp (%s at %d cps): %v\n%s\n%s", p.Name, rate, err, tailText(so.String(), 15), tailText(readFile(filepath.Join(sdir, "errors.log")), 15))
+		return r, fmt.Errorf("sipp (%s at %d cps): %v\n%s\n%s", p.Name, rate, err, harness.TailLines(so.String(), 15), harness.TailLines(harness.ReadFile(filepath.Join(sdir, "errors.log")), 15))
 	}
 	// Let the last calls' hang-ups, call log and CDR work finish.
 	select {
@@ -513,7 +513,7 @@ func step(ctx context.Context, o options, tmpl *template.Template, dir string, p
 
 	r.OK, r.Failed, err = sippStat(filepath.Join(sdir, "stat.csv"))
 	if err != nil {
-		return r, fmt.Errorf("%w\n%s", err, tailText(so.String(), 15))
+		return r, fmt.Errorf("%w\n%s", err, harness.TailLines(so.String(), 15))
 	}
 	rtts, _ := filepath.Glob(filepath.Join(sdir, "*_rtt.csv"))
 	for _, f := range rtts {
@@ -521,7 +521,7 @@ func step(ctx context.Context, o options, tmpl *template.Template, dir string, p
 	}
 	slices.Sort(r.PDD)
 	if r.Failed > 0 {
-		r.Errors = headText(readFile(filepath.Join(sdir, "errors.log")), 12)
+		r.Errors = headText(harness.ReadFile(filepath.Join(sdir, "errors.log")), 12)
 	}
 	return r, nil
 }
@@ -644,7 +644,7 @@ func startServe(ctx context.Context, bin, dir string, ast *harness.Asterisk, ppr
 	for {
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("callscreen serve exited at start:\n%s", tailText(readFile(p.log), 20))
+			return nil, fmt.Errorf("callscreen serve exited at start:\n%s", harness.TailLines(harness.ReadFile(p.log), 20))
 		default:
 		}
 		if harness.HTTPStatus(ctx, ast.ARIURL+"/applications/"+ast.ARIApp, ast.ARIUser, ast.ARIPassword) == 200 &&
@@ -653,7 +653,7 @@ func startServe(ctx context.Context, bin, dir string, ast *harness.Asterisk, ppr
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			p.stop()
-			return nil, fmt.Errorf("callscreen serve not ready after 60 s:\n%s", tailText(readFile(p.log), 20))
+			return nil, fmt.Errorf("callscreen serve not ready after 60 s:\n%s", harness.TailLines(harness.ReadFile(p.log), 20))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -847,7 +847,7 @@ func parentPID(pid int) int {
 }
 
 func cpuModel() string {
-	for _, l := range strings.Split(readFile("/proc/cpuinfo"), "\n") {
+	for _, l := range strings.Split(harness.ReadFile("/proc/cpuinfo"), "\n") {
 		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
 			return strings.TrimSpace(v)
 		}
@@ -856,7 +856,7 @@ func cpuModel() string {
 }
 
 func memTotal() string {
-	for _, l := range strings.Split(readFile("/proc/meminfo"), "\n") {
+	for _, l := range strings.Split(harness.ReadFile("/proc/meminfo"), "\n") {
 		if strings.HasPrefix(l, "MemTotal:") {
 			f := strings.Fields(l)
 			if kb, err := strconv.Atoi(f[1]); err == nil {
@@ -868,7 +868,7 @@ func memTotal() string {
 }
 
 func loadAvg() string {
-	f := strings.Fields(readFile("/proc/loadavg"))
+	f := strings.Fields(harness.ReadFile("/proc/loadavg"))
 	if len(f) < 3 {
 		return "?"
 	}
@@ -902,19 +902,6 @@ func goTool() string {
 }
 
 // ---- helpers -----------------------------------------------------------------
-
-func readFile(p string) string {
-	b, _ := os.ReadFile(p)
-	return string(b)
-}
-
-func tailText(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
-}
 
 func headText(s string, n int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
