@@ -3,10 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,14 +192,7 @@ func (f *fixture) loggedIDs(t *testing.T, since time.Time) map[string]bool {
 		t.Fatalf("%v\n%s", err, harness.TailLines(out, 5))
 	}
 	ids := map[string]bool{}
-	dec := json.NewDecoder(strings.NewReader(out))
-	for {
-		var r record
-		if err := dec.Decode(&r); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("callscreen log --json: %v", err)
-		}
+	for _, r := range decodeRecords(t, out) {
 		ids[r.ID] = true
 	}
 	return ids

@@ -501,18 +501,24 @@ func (f *fixture) records(t *testing.T, caller string) []record {
 		}
 		t.Fatalf("%v\n%s", err, out)
 	}
+	return decodeRecords(t, out)
+}
+
+// decodeRecords reads the records `callscreen log --json` printed, one JSON
+// object per line.
+func decodeRecords(t *testing.T, out string) []record {
+	t.Helper()
 	var recs []record
 	dec := json.NewDecoder(strings.NewReader(out))
 	for {
 		var r record
 		if err := dec.Decode(&r); err == io.EOF {
-			break
+			return recs
 		} else if err != nil {
-			t.Fatalf("callscreen log --json: %v\n%s", err, out)
+			t.Fatalf("callscreen log --json: %v\n%s", err, harness.TailLines(out, 5))
 		}
 		recs = append(recs, r)
 	}
-	return recs
 }
 
 // findRecord returns the newest record of a call placed at or after since

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -296,14 +295,7 @@ func (f *fixture) hostileRecords(t *testing.T, since time.Time) map[string]recor
 		t.Fatalf("%v\n%s", err, out)
 	}
 	m := map[string]record{}
-	dec := json.NewDecoder(strings.NewReader(out))
-	for {
-		var r record
-		if err := dec.Decode(&r); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("callscreen log --json: %v", err)
-		}
+	for _, r := range decodeRecords(t, out) {
 		if strings.HasPrefix(r.Facts.Called, hostileDIDBase) && !r.Time.Before(since.Add(-time.Second)) {
 			m[r.Facts.Called] = r
 		}
