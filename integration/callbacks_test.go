@@ -27,7 +27,7 @@ const outboundPrefix = "99"
 
 // callbackHookRE finds the callback hook in the sample's commented
 // outbound route in [from-internal].
-var callbackHookRE = regexp.MustCompile(`(?m)^;exten => _0X\.,1,(AGI\(agi://127\.0\.0\.1:4573/callback\?number=\$\{EXTEN\}\))$`)
+var callbackHookRE = regexp.MustCompile(`(?m)^;exten => _0X\.,1,(AGI\(agi://127\.0\.0\.1:4573/callback\?number=\$\{EXTEN\}&key=\$\{CALLSCREEN_AGI_KEY\}\))$`)
 
 // outboundDialplan returns the dialplan appended to extensions.conf for
 // these tests: the sample's outbound route with its callback hook, taken

@@ -313,7 +313,7 @@ func (f *fixture) startServe(ctx context.Context) error {
 	}
 	fmt.Fprintf(logf, "---- callscreen serve started %s ----\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(f.bin, "serve", "-c", f.cfgPath)
-	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+f.ast.ARIPassword, "CALLSCREEN_HTTP_PASSWORD="+dashboardPassword)
+	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+f.ast.ARIPassword, "CALLSCREEN_HTTP_PASSWORD="+dashboardPassword, "CALLSCREEN_AGI_KEY="+harness.AGIKey)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

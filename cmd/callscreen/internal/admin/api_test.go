@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -348,5 +350,49 @@ func TestImportTooLarge(t *testing.T) {
 		http.StatusRequestEntityTooLarge, "larger than")
 	if n, _ := ts.st.Count(t.Context(), screening.Block); n != 0 {
 		t.Errorf("a refused import left %d entries", n)
+	}
+}
+
+// TestImportOutlivesReadTimeout: behind a server whose read timeout is
+// shorter than an upload takes, an import still completes (it extends its
+// own deadline), while another request whose body stalls as long is cut.
+func TestImportOutlivesReadTimeout(t *testing.T) {
+	ts := newTestServer(t)
+	srv := httptest.NewUnstartedServer(ts.h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	// slowPost sends head, pauses well past the read timeout, then sends
+	// tail.
+	slowPost := func(path, ct, head, tail string) (int, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write([]byte(head))
+			time.Sleep(1500 * time.Millisecond)
+			pw.Write([]byte(tail))
+			pw.Close()
+		}()
+		hr, err := http.NewRequest("POST", srv.URL+path, pr)
+		if err != nil {
+			return 0, err
+		}
+		hr.ContentLength = int64(len(head) + len(tail))
+		hr.Header.Set("Content-Type", ct)
+		hr.SetBasicAuth(testUser, testPass)
+		resp, err := srv.Client().Do(hr)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := slowPost("/api/lists/block/import", "text/csv", "+81312345678,first\n", "+81312345679,second\n"); err != nil || code != http.StatusOK {
+		t.Errorf("slow import = %d, %v; want 200", code, err)
+	}
+	if n, _ := ts.st.Count(t.Context(), screening.Block); n != 2 {
+		t.Errorf("%d entries imported, want 2", n)
+	}
+	if code, err := slowPost("/api/lists/block", "application/json", `{"number":`, `"+81312345670"}`); err == nil && code < 400 {
+		t.Errorf("a list change whose body stalled past the read timeout = %d, want it cut", code)
 	}
 }
