@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
@@ -19,7 +18,6 @@ import (
 const (
 	maxCallsLimit   = 500
 	maxEntriesLimit = 1000
-	maxReasonLen    = 200
 	defaultDays     = 14
 )
 
@@ -401,12 +399,8 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	reason := strings.TrimSpace(req.Reason)
-	if len([]rune(reason)) > maxReasonLen {
-		s.fail(w, r, badf("reason: longer than %d characters", maxReasonLen))
-		return
-	}
-	if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
-		s.fail(w, r, badf("reason: holds control characters"))
+	if err := screening.ValidateReason(reason); err != nil { // as an import checks it
+		s.fail(w, r, badf("%v", err))
 		return
 	}
 	expires, err := s.parseExpiry(req.Expires, now)
@@ -535,9 +529,13 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	var (
 		ie  *store.ImportError
+		ee  *store.EncodingError
 		mbe *http.MaxBytesError
 	)
 	switch {
+	case errors.As(err, &ee):
+		writeError(w, http.StatusUnsupportedMediaType, ee.Error())
+		return
 	case errors.As(err, &ie):
 		reply.Error = fmt.Sprintf("%d bad line(s); nothing was imported (fix them, or import with skip_bad=true to import the good lines)", ie.Total)
 		writeJSON(w, http.StatusUnprocessableEntity, reply)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
@@ -394,5 +396,35 @@ func TestImportOutlivesReadTimeout(t *testing.T) {
 	}
 	if code, err := slowPost("/api/lists/block", "application/json", `{"number":`, `"+81312345670"}`); err == nil && code < 400 {
 		t.Errorf("a list change whose body stalled past the read timeout = %d, want it cut", code)
+	}
+}
+
+// TestImportRefusesWhatPutRefuses: the API's list change and its import
+// share one validator; a UTF-16 upload is a client error, not a 500.
+func TestImportRefusesWhatPutRefuses(t *testing.T) {
+	ts := newTestServer(t)
+	for _, reason := range []string{"\u202eevil", "bell\x07", strings.Repeat("x", screening.MaxReasonLen+1)} {
+		body := fmt.Sprintf(`{"number":"+81312345678","reason":%q}`, reason)
+		if w := ts.do(t, req{method: "POST", path: "/api/lists/block", body: body, basic: true}); w.Code != http.StatusBadRequest {
+			t.Errorf("PUT reason %q = %d, want 400", reason, w.Code)
+		}
+		csv := "+81312345678,\"" + reason + "\"\n"
+		if w := ts.do(t, req{method: "POST", path: "/api/lists/block/import", body: csv, contentType: "text/csv", basic: true}); w.Code != http.StatusUnprocessableEntity {
+			t.Errorf("import reason %q = %d, want 422", reason, w.Code)
+		}
+	}
+	w := ts.do(t, req{method: "POST", path: "/api/lists/allow/import", body: "number,reason,expires,source\n+81312345678,x,,callback\n", contentType: "text/csv", basic: true})
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Errorf("import of a never-expiring callback = %d, want 422", w.Code)
+	}
+	u := utf16.Encode([]rune("\ufeffnumber,reason\r\n+81312345678,x\r\n"))
+	b := make([]byte, 0, 2*len(u))
+	for _, c := range u {
+		b = append(b, byte(c), byte(c>>8))
+	}
+	wantError(t, ts.do(t, req{method: "POST", path: "/api/lists/block/import", body: string(b), contentType: "text/csv", basic: true}),
+		http.StatusUnsupportedMediaType, "UTF-16")
+	if n, _ := ts.st.Count(t.Context(), screening.Block); n != 0 {
+		t.Errorf("%d entries added", n)
 	}
 }
