@@ -93,6 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return err
 	}
 	m.WatchNotifications(notifier)
+	m.WatchCounter("log_records_duplicate_total", "Call log records ignored because the log already held a record with their id (never overwritten).", rt.store.DuplicateRecords)
 	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists, notifier: notifier}
 	sink.throttler, sink.logger = screening.NewThrottler(cfg.Throttle), log.With("component", "throttle")
 
@@ -184,6 +185,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			MaxSessions:  cfg.AGI.MaxSessions,
 			CallbackRate: cfg.AGI.CallbackRate,
 		})
+		m.WatchCounter("agi_sessions_refused_full_total", "FastAGI connections closed at once because agi.max_sessions were in progress (the call rang unscreened).",
+			func() uint64 { full, _ := srv.Refused(); return full })
+		m.WatchCounter("agi_sessions_refused_key_total", "FastAGI sessions closed because they did not carry agi.key.",
+			func() uint64 { _, key := srv.Refused(); return key })
 		if cfg.AGI.Key == "" {
 			log.Warn("agi.key is not set: any local process can use the FastAGI server (add expected callbacks, write call records); set CALLSCREEN_AGI_KEY or agi.key_file and pass it in the AGI URL", "listen", cfg.AGI.Listen)
 		}
