@@ -2,6 +2,8 @@ package dialplan
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callscreen/callscreen/screening"
@@ -67,6 +70,22 @@ type FastAGIOptions struct {
 	// RecordingDir is where name recordings are written, as Asterisk
 	// sees it. [/var/spool/asterisk/recording]
 	RecordingDir string
+
+	// Key, when set, is the shared secret every session must carry as
+	// the "key" query parameter of its script
+	// (agi://127.0.0.1:4573/screen?profile=p&key=...). A session without
+	// it is closed before anything is read from or written for it: it
+	// screens nothing, records nothing and expects no callback. The key is
+	// never logged.
+	Key string
+	// MaxSessions caps the sessions in progress; a connection beyond it is
+	// closed at once, and Asterisk's dialplan then fails open (rings).
+	// [1000]
+	MaxSessions int
+	// CallbackRate caps the callback script: at most this many expected
+	// callbacks a minute, with bursts of as many; more are ignored and
+	// logged. [60]
+	CallbackRate int
 }
 
 // FastAGI is the FastAGI front end: it screens every call the dialplan
@@ -83,6 +102,11 @@ type FastAGI struct {
 	draining bool
 
 	arrays arrayWrites
+
+	callbacks *tokenBucket
+	// refused counts sessions closed without screening: over MaxSessions,
+	// or without the key.
+	refusedFull, refusedKey atomic.Uint64
 }
 
 // NewFastAGI returns a FastAGI server with opts, defaults filled in.
@@ -100,13 +124,26 @@ func NewFastAGI(opts FastAGIOptions) *FastAGI {
 	if o.RecordingDir == "" {
 		o.RecordingDir = "/var/spool/asterisk/recording"
 	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 1000
+	}
+	if o.CallbackRate <= 0 {
+		o.CallbackRate = 60
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &FastAGI{o: o, log: o.Logger}
+	return &FastAGI{o: o, log: o.Logger, callbacks: newTokenBucket(o.CallbackRate, time.Minute, o.Now)}
+}
+
+// Refused returns how many sessions were closed without screening
+// because MaxSessions were in progress (full) or because they did not
+// carry the key (unauthenticated).
+func (a *FastAGI) Refused() (full, unauthenticated uint64) {
+	return a.refusedFull.Load(), a.refusedKey.Load()
 }
 
 // Serve accepts FastAGI sessions on ln and screens each in its own
@@ -188,6 +225,16 @@ func (a *FastAGI) accept(calls context.Context, ln net.Listener) error {
 // peer may hold up the accept loop.
 func (a *FastAGI) start(calls context.Context, conn net.Conn) {
 	a.mu.Lock()
+	if a.inflight >= a.o.MaxSessions {
+		a.mu.Unlock()
+		// Closed before Asterisk's environment is read: AGI() fails and
+		// the dialplan rings (CALLSCREEN_FAIL_MODE).
+		conn.Close()
+		if n := a.refusedFull.Add(1); n&(n-1) == 0 { // 1, 2, 4, ...: no log flood
+			a.log.WarnContext(calls, "FastAGI sessions at agi.max_sessions; connection closed, the call rings unscreened", "max_sessions", a.o.MaxSessions, "refused", n)
+		}
+		return
+	}
 	draining := a.draining
 	a.inflight++
 	a.mu.Unlock()
@@ -238,6 +285,8 @@ type agiRequest struct {
 	// dialled is the callback script's number: its "number" query
 	// parameter, else the extension.
 	dialled string
+	// key is the script's "key" query parameter (FastAGIOptions.Key).
+	key string
 }
 
 // maxProfileName bounds a profile name taken from the request.
@@ -255,6 +304,7 @@ func parseAGIRequest(env map[string]string) (r agiRequest, ok bool) {
 	r.script = strings.Trim(script, "/")
 	q, _ := url.ParseQuery(query) // what parses is kept
 	r.profile = q.Get("profile")
+	r.key = q.Get("key")
 	if r.profile == "" {
 		r.profile = env["agi_arg_1"]
 	}
@@ -298,6 +348,15 @@ func (a *FastAGI) serveConn(calls context.Context, conn net.Conn, draining bool)
 		log.WarnContext(calls, "FastAGI connection did not send an Asterisk AGI environment; closed", "keys", len(env))
 		return
 	}
+	if !a.keyOK(req.key) {
+		// Nothing is answered: a real Asterisk with a wrong key fails
+		// open (AGISTATUS=FAILURE, the dialplan rings).
+		n := a.refusedKey.Add(1)
+		if n&(n-1) == 0 { // 1, 2, 4, ...: no log flood
+			log.WarnContext(calls, "FastAGI session without the right agi.key; closed, nothing screened or recorded", "script", req.script, "refused", n)
+		}
+		return
+	}
 	if req.id == "" {
 		req.id = newID("callscreen-agi-")
 	}
@@ -320,6 +379,16 @@ func (a *FastAGI) serveConn(calls context.Context, conn net.Conn, draining bool)
 		return
 	}
 	a.screen(calls, log, ch, req, start)
+}
+
+// keyOK reports whether a session's key is the configured one (always,
+// when none is configured). It compares in constant time.
+func (a *FastAGI) keyOK(key string) bool {
+	if a.o.Key == "" {
+		return true
+	}
+	got, want := sha256.Sum256([]byte(key)), sha256.Sum256([]byte(a.o.Key))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // ensureAction sets SCREEN_ACTION=ring when nothing set an action: the
@@ -389,6 +458,10 @@ func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req ag
 		log.WarnContext(calls, "callback hook ran but expected callbacks are not configured; ignored")
 		return
 	}
+	if !a.callbacks.take() {
+		log.WarnContext(calls, "expected callback not recorded: more than agi.callback_rate callbacks a minute", "callback_rate", a.o.CallbackRate)
+		return
+	}
 	now := a.o.Now()
 	e, ok, err := a.o.Callbacks.ExpectCallback(req.dialled, req.profile, now)
 	switch {
@@ -406,4 +479,36 @@ func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req ag
 		return
 	}
 	log.InfoContext(ctx, "expected callback recorded", "number", e.Number, "until", e.Expires)
+}
+
+// tokenBucket allows n events per period, in bursts of up to n.
+type tokenBucket struct {
+	mu     sync.Mutex
+	tokens float64
+	n      float64
+	period time.Duration
+	last   time.Time
+	now    func() time.Time
+}
+
+func newTokenBucket(n int, period time.Duration, now func() time.Time) *tokenBucket {
+	return &tokenBucket{tokens: float64(n), n: float64(n), period: period, now: now}
+}
+
+// take reports whether an event may happen now, and counts it if so.
+func (b *tokenBucket) take() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if !b.last.IsZero() {
+		if d := now.Sub(b.last); d > 0 {
+			b.tokens = min(b.n, b.tokens+b.n*d.Seconds()/b.period.Seconds())
+		}
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -27,7 +27,7 @@ const outboundPrefix = "99"
 
 // callbackHookRE finds the callback hook in the sample's commented
 // outbound route in [from-internal].
-var callbackHookRE = regexp.MustCompile(`(?m)^;exten => _0X\.,1,(AGI\(agi://127\.0\.0\.1:4573/callback\?number=\$\{EXTEN\}\))$`)
+var callbackHookRE = regexp.MustCompile(`(?m)^;exten => _0X\.,1,(AGI\(agi://127\.0\.0\.1:4573/callback\?number=\$\{EXTEN\}&key=\$\{CALLSCREEN_AGI_KEY\}\))$`)
 
 // outboundDialplan returns the dialplan appended to extensions.conf for
 // these tests: the sample's outbound route with its callback hook, taken
@@ -180,12 +180,16 @@ func TestExpiringBlock(t *testing.T) {
 }
 
 // TestThrottleRetries: a caller who fails the challenge and redials four
-// times within a minute is throttled: the fourth retry goes to voicemail
-// without a challenge, the log shows the throttle, lists show it, and
-// lists remove lifts it.
+// times within a minute is throttled: the fourth retry, whose number the
+// carrier vouches for (verstat A on the trusted trunk), goes to voicemail
+// without a challenge, the log shows the throttle, lists show it; a call
+// presenting the same number without attestation (perhaps the customer
+// whose number was borrowed) is challenged instead; lists remove lifts
+// the throttle.
 func TestThrottleRetries(t *testing.T) {
 	f := getFixture(t)
 	const caller = "+12025550199" // international: challenged on didChallenge
+	attested := []string{"P-Asserted-Identity: <sip:" + caller + "@" + harness.ProviderAddr + ";user=phone;verstat=TN-Validation-Passed-A>"}
 
 	start := time.Now()
 	// Two wrong digits (as in TestChallenge): a failed challenge.
@@ -211,7 +215,7 @@ func TestThrottleRetries(t *testing.T) {
 
 	prompts := f.countLog(pressDigitPrompt)
 	placed := time.Now()
-	f.call(t, harness.CallSpec{To: didChallenge, FromUser: caller, Hold: 3 * time.Second})
+	f.call(t, harness.CallSpec{To: didChallenge, FromUser: caller, Headers: attested, Hold: 3 * time.Second})
 	rec = f.lastRecord(t, caller, placed)
 	t.Logf("retry 4: %s", rec)
 	var evidence string
@@ -236,6 +240,15 @@ func TestThrottleRetries(t *testing.T) {
 	show := f.cli(t, "lists", "show", "block", "--source", "challenge-failures")
 	if !strings.Contains(show, caller) || !strings.Contains(show, "after failing the challenge") {
 		t.Errorf("lists show --source challenge-failures:\n%s", show)
+	}
+
+	// The same number without attestation: challenged, not sent away.
+	placed = time.Now()
+	f.call(t, harness.CallSpec{To: didChallenge, FromUser: caller, Hold: 1500 * time.Millisecond})
+	rec = f.lastRecord(t, caller, placed)
+	t.Logf("not attested: %s", rec)
+	if rec.Verdict.Action != "challenge" || !slices.Contains(rec.indicators(), "throttled") || !strings.Contains(rec.Verdict.Reason, "not attested") {
+		t.Errorf("want a challenge for the throttled but unattested number: %s (reason %q)", rec, rec.Verdict.Reason)
 	}
 
 	// Undo: lists remove lifts the throttle (serve reloads; check, which

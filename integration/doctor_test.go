@@ -69,7 +69,7 @@ func (f *fixture) doctor(t *testing.T, path string) (string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, f.bin, "doctor", "-c", path)
 	// The secrets serve gets (startServe).
-	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+f.ast.ARIPassword, "CALLSCREEN_HTTP_PASSWORD="+dashboardPassword)
+	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+f.ast.ARIPassword, "CALLSCREEN_HTTP_PASSWORD="+dashboardPassword, "CALLSCREEN_AGI_KEY="+harness.AGIKey)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

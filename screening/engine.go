@@ -258,6 +258,14 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 				v.Block = &t
 			}
 		}
+		if !vouched(&c) {
+			// A throttle is keyed on the presented number, which anyone
+			// can present: whoever earned it may have borrowed a
+			// customer's number. Only a number a carrier vouches for gets
+			// the throttled action; anyone else may prove themselves.
+			v.Action = Challenge
+			v.Reason += "; number not attested, so challenged rather than " + string(p.Throttled)
+		}
 	case c.Presence == Withheld:
 		v.Action = p.Withheld
 		v.Reason = "number withheld"

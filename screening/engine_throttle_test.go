@@ -19,19 +19,57 @@ func TestEvaluateThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// attested is the throttled number's call with a STIR/SHAKEN identity
+	// of attestation A that Asterisk verified.
+	attested := func() *Facts {
+		f := provider("0312345678")
+		f.Stir = []StirResult{{Attestation: "A", VerifyResult: "success"}}
+		return f
+	}
 	tests := []struct {
 		name             string
 		profile          string
+		facts            func() *Facts
 		action, enforced Action
-		throttled        bool
 	}{
-		{"default: voicemail, no challenge", "", Voicemail, Voicemail, true},
-		{"strict: reject", "strict", Reject, Reject, true},
-		{"monitor: would have", "trial", Voicemail, Ring, true},
+		{"attested: voicemail, no challenge", "", attested, Voicemail, Voicemail},
+		{"attested, strict: reject", "strict", attested, Reject, Reject},
+		{"attested, monitor: would have", "trial", attested, Voicemail, Ring},
+		{"carrier verstat A on the trusted trunk", "", func() *Facts {
+			f := provider("0312345678")
+			f.PAI = "<sip:+81312345678@203.0.113.10;user=phone;verstat=TN-Validation-Passed-A>"
+			return f
+		}, Voicemail, Voicemail},
+		// Anyone can present the number: the throttle must not lock out
+		// the customer whose number a robocaller borrowed.
+		{"not attested: challenged", "", func() *Facts { return provider("0312345678") }, Challenge, Challenge},
+		{"not attested, strict: challenged", "strict", func() *Facts { return provider("0312345678") }, Challenge, Challenge},
+		{"not attested, monitor", "trial", func() *Facts { return provider("0312345678") }, Challenge, Ring},
+		{"attestation B", "", func() *Facts {
+			f := attested()
+			f.Stir[0].Attestation = "B"
+			return f
+		}, Challenge, Challenge},
+		{"attestation A, verification failed", "", func() *Facts {
+			f := attested()
+			f.Stir[0].VerifyResult = "invalid_signature"
+			return f
+		}, Challenge, Challenge},
+		{"attestation A, nothing verified", "", func() *Facts {
+			f := attested()
+			f.Stir[0].VerifyResult = ""
+			return f
+		}, Challenge, Challenge},
+		{"verstat A from an untrusted address", "", func() *Facts {
+			f := provider("0312345678")
+			f.Source = "198.51.100.7:5060"
+			f.PAI = "<sip:+81312345678@198.51.100.7;user=phone;verstat=TN-Validation-Passed-A>"
+			return f
+		}, Challenge, Challenge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := eng.Evaluate(provider("0312345678"), tt.profile)
+			v := eng.Evaluate(tt.facts(), tt.profile)
 			if v.Action != tt.action || v.Enforced != tt.enforced {
 				t.Errorf("%s/%s, want %s/%s (%s)", v.Action, v.Enforced, tt.action, tt.enforced, v.Reason)
 			}
@@ -73,6 +111,7 @@ func TestEvaluateVelocityThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := provider("0312345678")
+	f.Stir = []StirResult{{Attestation: "A", VerifyResult: "success"}}
 	var v Verdict
 	for i := range 4 {
 		f.Time = f.Time.Add(5 * time.Second)
@@ -88,6 +127,12 @@ func TestEvaluateVelocityThrottle(t *testing.T) {
 	if b.Kind != Block || b.Number != "+81312345678" || b.Source != SourceVelocity ||
 		!b.Expires.Equal(f.Time.Add(time.Hour)) || b.Reason != "called 4 times in the last 1m0s (limit 4)" {
 		t.Errorf("block %+v", b)
+	}
+	// Not attested: challenged, and the throttle is persisted all the same.
+	f.Stir = nil
+	f.Time = f.Time.Add(time.Second)
+	if v := eng.Evaluate(f, ""); v.Action != Challenge || !hasFinding(v, IndicatorThrottled, "") {
+		t.Errorf("not attested: %s %q, want challenge", v.Action, v.Reason)
 	}
 	// In monitor mode nothing is persisted.
 	f.Called = "0399998888" // the trial DID

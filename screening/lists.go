@@ -1,12 +1,15 @@
 package screening
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ListKind names one of the lists.
@@ -69,6 +72,55 @@ func (e Entry) KeptWhole() bool {
 
 // Active reports whether the entry is in force at now.
 func (e Entry) Active(now time.Time) bool { return e.Expires.IsZero() || now.Before(e.Expires) }
+
+// MaxReasonLen is the longest reason a list entry may carry, in
+// characters.
+const MaxReasonLen = 200
+
+// ValidateReason checks an entry's reason as every way onto a list (the
+// dashboard, the CLI, an import) must: UTF-8 of at most MaxReasonLen
+// characters, without control characters (a line feed, an escape
+// sequence for a terminal) or format characters (the bidirectional
+// overrides that make a reason read backwards, zero-width characters).
+func ValidateReason(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return errors.New("reason: not UTF-8 text")
+	case utf8.RuneCountInString(s) > MaxReasonLen:
+		return fmt.Errorf("reason: longer than %d characters", MaxReasonLen)
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		return errors.New("reason: holds control or bidirectional formatting characters")
+	}
+	return nil
+}
+
+// ValidateEntrySource checks that an entry of kind k may carry source,
+// with the expiry expires, when it comes from outside (an import): the
+// sources callscreen writes itself, on the lists it writes them to, and
+// the automatic ones only with an expiry, as callscreen writes them. So a
+// file cannot make a never-expiring "expected callback" or a throttle
+// that never ends.
+func ValidateEntrySource(k ListKind, source string, expires time.Time) error {
+	var kinds []ListKind
+	automatic := true
+	switch source {
+	case SourceOperator, SourceImport:
+		kinds, automatic = listKinds[:], false
+	case SourceChallenge, SourceCallback:
+		kinds = []ListKind{Allow}
+	case SourceVelocity, SourceChallengeFailures:
+		kinds = []ListKind{Block}
+	default:
+		return fmt.Errorf("source: %q is not one of operator, import, challenge, callback, velocity, %s", source, SourceChallengeFailures)
+	}
+	if !slices.Contains(kinds, k) {
+		return fmt.Errorf("source: %q entries belong on the %s list, not %s", source, kinds[0], k)
+	}
+	if automatic && expires.IsZero() {
+		return fmt.Errorf("source: %q entries expire; give an expiry", source)
+	}
+	return nil
+}
 
 // ValidateEntryNumber checks that s is an E.164 number or prefix pattern as
 // stored in lists, and returns a clear error otherwise.

@@ -46,8 +46,10 @@ type Profile struct {
 	Unavailable Action `mapstructure:"unavailable" json:"unavailable"`
 	Scanner     Action `mapstructure:"scanner" json:"scanner"`
 	// Throttled is the action for a number under an automatic, expiring
-	// throttle (repeated failed challenges, velocity): voicemail or
-	// reject, never another challenge.
+	// throttle (repeated failed challenges, velocity) that a carrier
+	// vouches for (STIR/SHAKEN attestation A): voicemail or reject. A
+	// throttled number nobody vouches for is challenged instead: it may
+	// be a customer's, presented by someone else.
 	Throttled Action `mapstructure:"throttled" json:"throttled"`
 
 	// Hours, when set, are the profile's opening hours; outside them calls
@@ -107,7 +109,7 @@ func (p *Profile) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: payphones cannot show a number and must not be turned away; use ring, challenge or voicemail", key("payphone")))
 	}
 	if p.Throttled != Voicemail && p.Throttled != Reject {
-		errs = append(errs, fmt.Errorf("%s: %q is not voicemail or reject (a throttled number is not challenged again)", key("throttled"), p.Throttled))
+		errs = append(errs, fmt.Errorf("%s: %q is not voicemail or reject (an attested throttled number is not challenged again)", key("throttled"), p.Throttled))
 	}
 	if !p.Hours.IsZero() {
 		if _, err := p.Hours.parse(key("hours")); err != nil {

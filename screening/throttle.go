@@ -2,6 +2,7 @@ package screening
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -104,6 +105,30 @@ func checkThrottled(c *Call) (string, bool) {
 		return "", false
 	}
 	return throttleText(e), true
+}
+
+// verstatPassedA is the carrier's verstat for a number verified with
+// attestation A.
+const verstatPassedA = "TN-Validation-Passed-A"
+
+// vouched reports whether the caller's number is vouched for: a STIR/SHAKEN
+// identity with attestation A (the signing carrier knows the caller and
+// that they may use the number) that Asterisk verified, or that a trusted
+// trunk reports as verified (verstat TN-Validation-Passed-A). Only then
+// is a throttle keyed on the number sure to hit whoever earned it.
+func vouched(c *Call) bool {
+	if _, failed := stirFailure(c); failed {
+		return false
+	}
+	if c.Facts != nil {
+		for _, r := range c.Facts.Stir {
+			v := strings.ToLower(strings.TrimSpace(r.VerifyResult))
+			if strings.EqualFold(strings.TrimSpace(r.Attestation), "A") && v != "" && containsString(stirPassed, v) {
+				return true
+			}
+		}
+	}
+	return c.Trusted && strings.EqualFold(VerstatOf(c.PAI, c.From), verstatPassedA)
 }
 
 // throttleText is the evidence of a throttle: "failed the challenge 3

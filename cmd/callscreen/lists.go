@@ -100,6 +100,9 @@ func newListsAdd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			if err := screening.ValidateReason(reason); err != nil { // as the API and an import do
+				return usageError{err}
+			}
 			rt, st, err := openForLists(cmd, g)
 			if err != nil {
 				return err

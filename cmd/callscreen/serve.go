@@ -93,6 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return err
 	}
 	m.WatchNotifications(notifier)
+	m.WatchCounter("log_records_duplicate_total", "Call log records ignored because the log already held a record with their id (never overwritten).", rt.store.DuplicateRecords)
 	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists, notifier: notifier}
 	sink.throttler, sink.logger = screening.NewThrottler(cfg.Throttle), log.With("component", "throttle")
 
@@ -127,7 +128,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		mux.Handle("/", dash)
 		onConnect = func(up bool) { m.SetConnected(up); ariUp(up) }
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	limits := defaultHTTPLimits(cfg.HTTP.MaxConnections)
+	hs := newHTTPServer(mux, limits)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -179,7 +181,17 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			Logger:       log.With("mode", "agi"),
 			CallTimeout:  cfg.Calls.Deadline,
 			DrainTimeout: cfg.Calls.ShutdownGrace,
+			Key:          cfg.AGI.Key,
+			MaxSessions:  cfg.AGI.MaxSessions,
+			CallbackRate: cfg.AGI.CallbackRate,
 		})
+		m.WatchCounter("agi_sessions_refused_full_total", "FastAGI connections closed at once because agi.max_sessions were in progress (the call rang unscreened).",
+			func() uint64 { full, _ := srv.Refused(); return full })
+		m.WatchCounter("agi_sessions_refused_key_total", "FastAGI sessions closed because they did not carry agi.key.",
+			func() uint64 { _, key := srv.Refused(); return key })
+		if cfg.AGI.Key == "" {
+			log.Warn("agi.key is not set: any local process can use the FastAGI server (add expected callbacks, write call records); set CALLSCREEN_AGI_KEY or agi.key_file and pass it in the AGI URL", "listen", cfg.AGI.Listen)
+		}
 		run("agi", func(ctx context.Context) error { return srv.Serve(ctx, agiLn) })
 	}
 	run("http", func(ctx context.Context) error {
@@ -189,7 +201,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			defer c()
 			hs.Shutdown(sctx)
 		}()
-		if err := hs.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(limitListener(httpLn, limits.MaxConns)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -35,7 +35,8 @@
 //	                 match=198.51.100.0/24              -> match=127.0.0.3
 //	ari.conf         password=change-me                 -> password=<AsteriskOptions.ARIPassword>
 //	logger.conf      ;full.log => ...                   -> full.log => ... (verbose(3), dtmf)
-//	extensions.conf  appended: the test DIDs below in [from-provider]
+//	extensions.conf  CALLSCREEN_AGI_KEY=                -> CALLSCREEN_AGI_KEY=<AGIKey>
+//	                 appended: the test DIDs below in [from-provider]
 //
 // then [AsteriskOptions.Append] and [AsteriskOptions.Extra] are applied.
 //

@@ -24,8 +24,14 @@ func (a *Asterisk) overlay() []substitution {
 		{"pjsip.conf", ";match=198.51.100.0/24", ";match=" + StrangerAddr}, // uncommented below
 		{"ari.conf", "password=change-me", "password=" + a.ARIPassword},
 		{"logger.conf", ";full.log => ", "full.log => "},
+		{"extensions.conf", "\nCALLSCREEN_AGI_KEY=\n", "\nCALLSCREEN_AGI_KEY=" + AGIKey + "\n"},
 	}
 }
+
+// AGIKey is the FastAGI shared secret of the test PBX: the overlay sets it
+// in extensions.conf's [globals], and callscreen serve gets it as
+// CALLSCREEN_AGI_KEY.
+const AGIKey = "integration-agi-key-5f2c9a71"
 
 // testDialplan is appended to extensions.conf: the test DIDs.
 const testDialplan = `

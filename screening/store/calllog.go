@@ -14,11 +14,14 @@ import (
 	"github.com/callscreen/callscreen/screening"
 )
 
-// insertRecord writes one call log row; a record with the same ID (the
-// same call logged again, say with its final outcome) replaces the first.
-const insertRecord = `INSERT OR REPLACE INTO call_log
+// insertRecord writes one call log row. A record whose ID is already in
+// the log is ignored (Store.DuplicateRecords counts it): a record is
+// written once and never overwritten, whoever sends another with the same
+// ID (a FastAGI client chooses its agi_uniqueid).
+const insertRecord = `INSERT INTO call_log
 	(id, time, mode, caller, called, profile, action, taken, outcome, score, presence, reasons, monitor, decision_ns, handling_ns, record)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT(id) DO NOTHING`
 
 // recordRow is a record encoded for insertRecord.
 type recordRow []any
@@ -70,11 +73,24 @@ func (s *Store) AppendRecord(ctx context.Context, rec screening.Record) error {
 	if err != nil {
 		return fmt.Errorf("store: append record: %w", err)
 	}
-	if _, err := s.w.ExecContext(ctx, insertRecord, row...); err != nil {
+	res, err := s.w.ExecContext(ctx, insertRecord, row...)
+	if err != nil {
 		return fmt.Errorf("store: append record %s: %w", rec.ID, err)
 	}
+	s.countDuplicate(res)
 	return nil
 }
+
+// countDuplicate counts an insertRecord that wrote nothing.
+func (s *Store) countDuplicate(res sql.Result) {
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		s.duplicates.Add(1)
+	}
+}
+
+// DuplicateRecords returns how many records were ignored because the log
+// already held a record with their ID.
+func (s *Store) DuplicateRecords() uint64 { return s.duplicates.Load() }
 
 // appendRows writes encoded records in one transaction.
 func (s *Store) appendRows(ctx context.Context, rows []recordRow) error {
@@ -90,9 +106,11 @@ func (s *Store) appendRows(ctx context.Context, rows []recordRow) error {
 	defer stmt.Close()
 	execCtx := context.WithoutCancel(ctx) // see Import
 	for _, row := range rows {
-		if _, err := stmt.ExecContext(execCtx, row...); err != nil {
+		res, err := stmt.ExecContext(execCtx, row...)
+		if err != nil {
 			return err
 		}
+		s.countDuplicate(res)
 		// SQLite here is Go code that runs until it blocks: let a call
 		// waiting for the processor (serve runs on one) go first rather
 		// than behind a whole batch.

@@ -147,14 +147,26 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("Record = %+v\nwant %+v", got, want)
 	}
 
-	// Logging the same call again replaces the first row.
-	want.Outcome = screening.OutcomeAbandoned
-	if err := st.AppendRecord(ctx, want); err != nil {
+	// A record with an ID already logged never overwrites the first
+	// row, through either write path; it is counted.
+	forged := want
+	forged.Outcome, forged.Verdict.Caller = screening.OutcomeAbandoned, "+81300000000"
+	if err := st.AppendRecord(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	row, err := encodeRecord(forged, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.appendRows(ctx, []recordRow{row}); err != nil {
 		t.Fatal(err)
 	}
 	all, _ := st.Records(ctx, RecordFilter{})
-	if len(all) != 1 || all[0].Outcome != screening.OutcomeAbandoned {
-		t.Errorf("after re-append: %d records, outcome %v", len(all), all[0].Outcome)
+	if len(all) != 1 || all[0].Outcome != want.Outcome || all[0].Verdict.Caller != want.Verdict.Caller {
+		t.Errorf("after re-append: %d records, outcome %v, caller %v; want the first record kept", len(all), all[0].Outcome, all[0].Verdict.Caller)
+	}
+	if n := st.DuplicateRecords(); n != 2 {
+		t.Errorf("DuplicateRecords = %d, want 2", n)
 	}
 
 	if _, err := st.Record(ctx, "nope"); !errors.Is(err, ErrNotFound) {

@@ -325,10 +325,14 @@ func TestExportImportRoundTrip(t *testing.T) {
 	withTime := entry("block", "+81312345678", "2026-04-01T12:30:00Z")
 	withTime.Reason = `quotes "and", commas`
 	withTime.Created = time.Date(2025, 12, 24, 10, 0, 0, 123456789, time.UTC)
-	cb := entry("block", "+819012345678", "")
-	cb.Source = screening.SourceCallback
-	cb.Reason = ""
-	putAll(t, src, withTime, cb, entry("block", "+4470*", ""), entry("allow", "+81120123456", ""))
+	cb := entry("block", "+819012345678", "2026-05-01T00:00:00Z")
+	cb.Source = screening.SourceVelocity
+	cb.Reason = `=HYPERLINK("http://evil.example/","click")`
+	minus := entry("block", "+819012345679", "")
+	minus.Reason = "-5 calls"
+	quoted := entry("block", "+819012345670", "")
+	quoted.Reason = "'+quoted already"
+	putAll(t, src, withTime, cb, minus, quoted, entry("block", "+4470*", ""), entry("allow", "+81120123456", ""))
 
 	var buf bytes.Buffer
 	if err := src.Export(ctx, screening.Block, &buf); err != nil {
@@ -338,14 +342,21 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Errorf("export starts %q", buf.String()[:40])
 	}
 	exported := buf.String()
+	// No cell a spreadsheet would run: text that starts like a formula is
+	// quoted; E.164 numbers keep their "+".
+	for _, want := range []string{`,"'=HYPERLINK(""http://evil.example/"",""click"")",`, ",'-5 calls,", ",''+quoted already,", "\n+819012345678,"} {
+		if !strings.Contains(exported, want) {
+			t.Errorf("export lacks %q:\n%s", want, exported)
+		}
+	}
 
 	dst := newStore(t)
 	rep, err := dst.Import(ctx, screening.Block, &buf, ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Imported != 3 || !rep.Header {
-		t.Errorf("report %+v, want 3 imported and a header", rep)
+	if rep.Imported != 5 || !rep.Header {
+		t.Errorf("report %+v, want 5 imported and a header", rep)
 	}
 	want, _ := src.Entries(ctx, ListFilter{Kind: screening.Block, IncludeExpired: true})
 	got, _ := dst.Entries(ctx, ListFilter{Kind: screening.Block, IncludeExpired: true})
@@ -391,5 +402,68 @@ func TestCleanNumber(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("cleanNumber(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestImportValidatesLikeTheAPI: an import refuses what the dashboard's
+// API refuses: control and bidi characters and over-long reasons, unknown
+// sources, and automatic entries callscreen would never write (a
+// never-expiring expected callback, a throttle on the allow list).
+func TestImportValidatesLikeTheAPI(t *testing.T) {
+	long := strings.Repeat("長", screening.MaxReasonLen+1)
+	tests := []struct {
+		name string
+		kind screening.ListKind
+		line string
+		bad  string // "" for a good line; else part of the reason
+	}{
+		{"operator reason", screening.Block, "+81312345678,spam caller", ""},
+		{"longest reason", screening.Block, "+81312345678," + strings.Repeat("長", screening.MaxReasonLen), ""},
+		{"callback with an expiry", screening.Allow, "+81312345678,called back,2099-01-01,callback", ""},
+		{"velocity throttle with an expiry", screening.Block, "+81312345678,too fast,2099-01-01,velocity", ""},
+		{"over-long reason", screening.Block, "+81312345678," + long, "longer than"},
+		{"escape sequence", screening.Block, "+81312345678,\x1b[2Jcleared", "control"},
+		{"bidi override", screening.Block, "+81312345678,\u202eevil", "bidirectional"},
+		{"zero-width", screening.Block, "+81312345678,a\u200bb", "bidirectional"},
+		{"unknown source", screening.Block, "+81312345678,x,,hacker", "not one of"},
+		{"never-expiring callback", screening.Allow, "+81312345678,x,,callback", "give an expiry"},
+		{"callback on the block list", screening.Block, "+81312345678,x,2099-01-01,callback", "allow list"},
+		{"throttle on the allow list", screening.Allow, "+81312345678,x,2099-01-01,challenge-failures", "block list"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newStore(t)
+			in := "number,reason,expires,source\n" + tt.line + "\n"
+			rep, err := st.Import(t.Context(), tt.kind, strings.NewReader(in), ImportOptions{})
+			if tt.bad == "" {
+				if err != nil || rep.Imported != 1 {
+					t.Errorf("import = %+v, %v; want 1 imported", rep, err)
+				}
+				return
+			}
+			var ie *ImportError
+			if !errors.As(err, &ie) || len(ie.Bad) != 1 || !strings.Contains(ie.Bad[0].Reason, tt.bad) {
+				t.Errorf("import = %v; want one bad line naming %q", err, tt.bad)
+			}
+			if n, _ := st.Count(t.Context(), tt.kind); n != 0 {
+				t.Errorf("%d entries imported", n)
+			}
+		})
+	}
+}
+
+// TestExportEscapesControls: an entry stored before reasons were checked
+// exports its control characters as visible text.
+func TestExportEscapesControls(t *testing.T) {
+	st := newStore(t)
+	e := entry("block", "+81312345678", "")
+	e.Reason = "red \x1b[31m\u202e"
+	putAll(t, st, e)
+	var buf bytes.Buffer
+	if err := st.Export(t.Context(), screening.Block, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `red \u001B[31m\u202E`) || strings.ContainsAny(buf.String(), "\x1b\u202e") {
+		t.Errorf("export:\n%q", buf.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/callscreen/callscreen/screening"
@@ -81,6 +82,12 @@ type BadLine struct {
 func (b BadLine) String() string {
 	return fmt.Sprintf("line %d: %q: %s", b.Line, b.Text, b.Reason)
 }
+
+// EncodingError is returned when the input is not UTF-8 text at all (a
+// UTF-16 file). Nothing was imported.
+type EncodingError struct{ Msg string }
+
+func (e *EncodingError) Error() string { return e.Msg }
 
 // ImportError is returned when an import without SkipBad met bad lines.
 // Nothing was imported.
@@ -162,7 +169,7 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 	execCtx := context.WithoutCancel(ctx)
 	now := time.Now().UnixNano()
 
-	p := importParser{normalize: opts.Normalize, source: opts.Source}
+	p := importParser{normalize: opts.Normalize, source: opts.Source, kind: k}
 	lr := newLineReader(cr)
 	var writes int64
 	for {
@@ -270,6 +277,7 @@ func countTx(ctx context.Context, q queryRower, k screening.ListKind) (int, erro
 type importParser struct {
 	normalize func(string) (string, error)
 	source    string
+	kind      screening.ListKind
 
 	started bool // a data line (or the header) has been seen
 	header  bool
@@ -328,8 +336,73 @@ func (p *importParser) parse(n int64, line []byte, tooLong bool) (e screening.En
 			return e, false, &BadLine{Line: n, Text: v, Reason: "created: " + err.Error()}
 		}
 	}
+	// The checks of every other way onto a list (the dashboard's API).
+	e.Reason = unquoteFormula(strings.TrimSpace(e.Reason))
+	e.Source = unquoteFormula(e.Source)
+	if err := screening.ValidateReason(e.Reason); err != nil {
+		return e, false, &BadLine{Line: n, Text: clipString(e.Reason), Reason: err.Error()}
+	}
+	if err := screening.ValidateEntrySource(p.kind, e.Source, e.Expires); err != nil {
+		return e, false, &BadLine{Line: n, Text: clipString(e.Source), Reason: err.Error()}
+	}
 	return e, false, nil
 }
+
+// clipString is clip for a field.
+func clipString(s string) string { return clip([]byte(s)) }
+
+// formulaStart reports whether a spreadsheet would read a cell starting
+// with c as a formula (=, +, -, @, and tab or CR, which some take as
+// one), or c is the quote Export puts before such a cell.
+func formulaStart(c byte) bool {
+	switch c {
+	case '=', '+', '-', '@', '\t', '\r', '\'':
+		return true
+	}
+	return false
+}
+
+// quoteFormula makes a text cell safe to open in a spreadsheet: a value
+// that would start a formula gets a leading apostrophe, which
+// spreadsheets show as text and unquoteFormula removes on import. The
+// number column needs none: it holds only "+digits" (or "+digits*"),
+// which a spreadsheet reads as that number at worst, never as a formula
+// with a function or a reference, and it stays as it is so that E.164
+// numbers keep their "+" in the file.
+func quoteFormula(s string) string {
+	if s != "" && formulaStart(s[0]) {
+		return "'" + s
+	}
+	return s
+}
+
+// unquoteFormula undoes quoteFormula.
+func unquoteFormula(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && formulaStart(s[1]) {
+		return s[1:]
+	}
+	return s
+}
+
+// escapeControl writes control and format characters, which the import
+// refuses and a terminal or spreadsheet may act on, as visible \uXXXX
+// text. Entries made before reasons were checked may hold them.
+func escapeControl(s string) string {
+	if strings.IndexFunc(s, isControlOrFormat) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControlOrFormat(r) {
+			fmt.Fprintf(&b, "\\u%04X", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControlOrFormat(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
 
 // isHeader reports whether fields are a header, and if so maps the columns.
 func (p *importParser) isHeader(fields []string) bool {
@@ -555,7 +628,7 @@ func (lr *lineReader) next() (line []byte, tooLong bool, err error) {
 	lr.n++
 	if lr.n == 1 {
 		if bytes.HasPrefix(line, []byte{0xff, 0xfe}) || bytes.HasPrefix(line, []byte{0xfe, 0xff}) {
-			return nil, false, errors.New("the file is UTF-16 text: save it as UTF-8 (CSV UTF-8)")
+			return nil, false, &EncodingError{"the file is UTF-16 text: save it as UTF-8 (CSV UTF-8)"}
 		}
 		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 	}
@@ -630,6 +703,8 @@ func (s *Store) Export(ctx context.Context, k screening.ListKind, w io.Writer) e
 		if err := rows.Scan(&rec[0], &rec[1], &expires, &rec[3], &created); err != nil {
 			return fmt.Errorf("store: export %s: %w", k, err)
 		}
+		rec[1] = quoteFormula(escapeControl(rec[1]))
+		rec[3] = quoteFormula(escapeControl(rec[3]))
 		rec[2] = formatTime(fromNanos(expires))
 		rec[4] = formatTime(fromNanos(created))
 		if err := cw.Write(rec); err != nil {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -45,6 +46,9 @@ type Store struct {
 	// ListsChanged has not yet passed (version.go).
 	ownMu sync.Mutex
 	own   map[int64]struct{}
+
+	// duplicates counts records ignored for an ID already logged.
+	duplicates atomic.Uint64
 }
 
 // Open opens the SQLite database at path, creating it when it does not exist,

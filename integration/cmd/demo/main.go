@@ -245,7 +245,7 @@ func (d *demo) writeConfig() error {
 func (d *demo) env() []string {
 	return append(os.Environ(),
 		"CALLSCREEN_HTTP_DASHBOARD=true", "CALLSCREEN_HTTP_USERNAME=demo", "CALLSCREEN_HTTP_PASSWORD=demo",
-		"CALLSCREEN_HTTP_INSECURE_PASSWORD=true")
+		"CALLSCREEN_HTTP_INSECURE_PASSWORD=true", "CALLSCREEN_AGI_KEY="+harness.AGIKey)
 }
 
 func (d *demo) cli(ctx context.Context, args ...string) (string, error) {

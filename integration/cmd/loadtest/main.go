@@ -615,7 +615,7 @@ func startServe(ctx context.Context, bin, dir string, ast *harness.Asterisk, ppr
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(configTemplate, filepath.Join(dir, "callscreen.db"))), 0o600); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+ast.ARIPassword)
+	env := append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+ast.ARIPassword, "CALLSCREEN_AGI_KEY="+harness.AGIKey)
 	check := exec.CommandContext(ctx, bin, "config", "check", "-c", cfg)
 	check.Env = env
 	if out, err := check.CombinedOutput(); err != nil {

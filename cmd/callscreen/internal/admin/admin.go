@@ -90,6 +90,7 @@ type Server struct {
 	log      *slog.Logger
 	sessions *sessions
 	limiter  *limiter
+	logins   chan struct{} // semaphore of the logins in progress
 	handler  http.Handler
 }
 
@@ -124,6 +125,7 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Logger,
 		sessions: newSessions(opts.SessionTimeout, 7*24*time.Hour, opts.Now),
 		limiter:  newLimiter(5, 15*time.Minute, opts.Now),
+		logins:   make(chan struct{}, maxConcurrentLogins),
 	}
 	ui, err := newUI()
 	if err != nil {

@@ -447,6 +447,88 @@ func TestLoginRateLimit(t *testing.T) {
 	wantError(t, ts.do(t, req{method: "GET", path: "/api/state", basic: true, remote: script}), http.StatusTooManyRequests, "try again")
 }
 
+// gatedBody is a login body that reports its first read on reading and
+// then holds the read until gate is closed: every attempt that gets as far
+// as reading its body is in progress at once.
+type gatedBody struct {
+	r       io.Reader
+	once    sync.Once
+	reading chan<- struct{}
+	gate    <-chan struct{}
+}
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	b.once.Do(func() {
+		b.reading <- struct{}{}
+		<-b.gate
+	})
+	return b.r.Read(p)
+}
+
+// TestLoginRateLimitParallel sends many login attempts from one address at
+// once, each holding its body until all have started: at most the limit
+// may have their password checked, the right password among them or not.
+func TestLoginRateLimitParallel(t *testing.T) {
+	const n = 200
+	got := parallelLogins(t, newTestServer(t), n, func(int) string { return "203.0.113.9:1" })
+	if checked := got[http.StatusUnauthorized] + got[http.StatusOK]; checked > 5 {
+		t.Errorf("%d attempts checked (%v), want at most the limit of 5", checked, got)
+	}
+	if refused := got[http.StatusTooManyRequests] + got[http.StatusServiceUnavailable]; refused < n-5 {
+		t.Errorf("replies %v: %d refused, want at least %d", got, refused, n-5)
+	}
+}
+
+// TestConcurrentLoginCap: logins from many addresses at once are capped
+// as a whole.
+func TestConcurrentLoginCap(t *testing.T) {
+	const n = maxConcurrentLogins + 20
+	got := parallelLogins(t, newTestServer(t), n, func(i int) string { return fmt.Sprintf("198.51.100.%d:1", i) })
+	if got[http.StatusServiceUnavailable] != n-maxConcurrentLogins {
+		t.Errorf("replies %v, want %d × 503", got, n-maxConcurrentLogins)
+	}
+}
+
+// parallelLogins makes n login attempts at once, all with a wrong password
+// but the last, and returns the count of each reply status. Each attempt
+// that reads its body waits until every attempt has read or been answered.
+func parallelLogins(t *testing.T, ts *testServer, n int, remote func(int) string) map[int]int {
+	t.Helper()
+	reading := make(chan struct{}, n)
+	gate := make(chan struct{})
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		pass := "guess"
+		if i == n-1 {
+			pass = testPass
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := &gatedBody{r: strings.NewReader(fmt.Sprintf(`{"username":"admin","password":%q}`, pass)), reading: reading, gate: gate}
+			hr := httptest.NewRequest("POST", "/api/login", body)
+			hr.Header.Set("Content-Type", "application/json")
+			hr.RemoteAddr = remote(i)
+			w := httptest.NewRecorder()
+			ts.h.ServeHTTP(w, hr)
+			body.once.Do(func() { reading <- struct{}{} }) // answered before reading
+			codes <- w.Code
+		}()
+	}
+	for range n {
+		<-reading
+	}
+	close(gate)
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	return got
+}
+
 func TestJSONErrorsForUnknownRoutes(t *testing.T) {
 	ts := newTestServer(t)
 	wantError(t, ts.do(t, req{method: "GET", path: "/api/nope", basic: true}), http.StatusNotFound, "no such API endpoint")

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
@@ -19,7 +18,6 @@ import (
 const (
 	maxCallsLimit   = 500
 	maxEntriesLimit = 1000
-	maxReasonLen    = 200
 	defaultDays     = 14
 )
 
@@ -401,12 +399,8 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	reason := strings.TrimSpace(req.Reason)
-	if len([]rune(reason)) > maxReasonLen {
-		s.fail(w, r, badf("reason: longer than %d characters", maxReasonLen))
-		return
-	}
-	if strings.IndexFunc(reason, unicode.IsControl) >= 0 {
-		s.fail(w, r, badf("reason: holds control characters"))
+	if err := screening.ValidateReason(reason); err != nil { // as an import checks it
+		s.fail(w, r, badf("%v", err))
 		return
 	}
 	expires, err := s.parseExpiry(req.Expires, now)
@@ -524,6 +518,9 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("want a CSV body (Content-Type: text/csv), got %q", ct))
 		return
 	}
+	// An upload of MaxImportBytes takes longer than the server's read
+	// timeout allows other requests; only this endpoint gets more.
+	extendDeadlines(w, transferTimeout)
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
 	rep, err := s.opts.Store.Import(r.Context(), k, body, store.ImportOptions{Normalize: s.opts.Normalize, SkipBad: skipBad})
 	reply := importReply{Lines: rep.Lines, Skipped: rep.Skipped, Imported: rep.Imported, Added: rep.Added, BadLines: rep.BadLines, Bad: []badLine{}}
@@ -532,9 +529,13 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	var (
 		ie  *store.ImportError
+		ee  *store.EncodingError
 		mbe *http.MaxBytesError
 	)
 	switch {
+	case errors.As(err, &ee):
+		writeError(w, http.StatusUnsupportedMediaType, ee.Error())
+		return
 	case errors.As(err, &ie):
 		reply.Error = fmt.Sprintf("%d bad line(s); nothing was imported (fix them, or import with skip_bad=true to import the good lines)", ie.Total)
 		writeJSON(w, http.StatusUnprocessableEntity, reply)
@@ -560,6 +561,7 @@ func (s *Server) listExport(w http.ResponseWriter, r *http.Request, _ caller) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	w.Header().Set("Cache-Control", "no-store")
+	extendDeadlines(w, transferTimeout)
 	if err := s.opts.Store.Export(r.Context(), k, w); err != nil {
 		// The status is sent; all we can do is log and cut the reply short.
 		s.log.Error("admin: export", "list", k, "err", err)
@@ -712,4 +714,17 @@ func outcomeNames() string {
 func isMediaType(ct, want string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && strings.EqualFold(mt, want)
+}
+
+// transferTimeout is how long an import upload or an export download may
+// take: far longer than the server's timeouts for other requests.
+const transferTimeout = 15 * time.Minute
+
+// extendDeadlines gives the request d to be read and its reply d more to
+// be written. Servers without deadlines (tests) are left alone.
+func extendDeadlines(w http.ResponseWriter, d time.Duration) {
+	rc := http.NewResponseController(w)
+	now := time.Now()
+	rc.SetReadDeadline(now.Add(d))
+	rc.SetWriteDeadline(now.Add(d + time.Minute))
 }

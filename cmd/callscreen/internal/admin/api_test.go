@@ -1,11 +1,15 @@
 package admin
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
@@ -348,5 +352,79 @@ func TestImportTooLarge(t *testing.T) {
 		http.StatusRequestEntityTooLarge, "larger than")
 	if n, _ := ts.st.Count(t.Context(), screening.Block); n != 0 {
 		t.Errorf("a refused import left %d entries", n)
+	}
+}
+
+// TestImportOutlivesReadTimeout: behind a server whose read timeout is
+// shorter than an upload takes, an import still completes (it extends its
+// own deadline), while another request whose body stalls as long is cut.
+func TestImportOutlivesReadTimeout(t *testing.T) {
+	ts := newTestServer(t)
+	srv := httptest.NewUnstartedServer(ts.h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	// slowPost sends head, pauses well past the read timeout, then sends
+	// tail.
+	slowPost := func(path, ct, head, tail string) (int, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write([]byte(head))
+			time.Sleep(1500 * time.Millisecond)
+			pw.Write([]byte(tail))
+			pw.Close()
+		}()
+		hr, err := http.NewRequest("POST", srv.URL+path, pr)
+		if err != nil {
+			return 0, err
+		}
+		hr.ContentLength = int64(len(head) + len(tail))
+		hr.Header.Set("Content-Type", ct)
+		hr.SetBasicAuth(testUser, testPass)
+		resp, err := srv.Client().Do(hr)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := slowPost("/api/lists/block/import", "text/csv", "+81312345678,first\n", "+81312345679,second\n"); err != nil || code != http.StatusOK {
+		t.Errorf("slow import = %d, %v; want 200", code, err)
+	}
+	if n, _ := ts.st.Count(t.Context(), screening.Block); n != 2 {
+		t.Errorf("%d entries imported, want 2", n)
+	}
+	if code, err := slowPost("/api/lists/block", "application/json", `{"number":`, `"+81312345670"}`); err == nil && code < 400 {
+		t.Errorf("a list change whose body stalled past the read timeout = %d, want it cut", code)
+	}
+}
+
+// TestImportRefusesWhatPutRefuses: the API's list change and its import
+// share one validator; a UTF-16 upload is a client error, not a 500.
+func TestImportRefusesWhatPutRefuses(t *testing.T) {
+	ts := newTestServer(t)
+	for _, reason := range []string{"\u202eevil", "bell\x07", strings.Repeat("x", screening.MaxReasonLen+1)} {
+		body := fmt.Sprintf(`{"number":"+81312345678","reason":%q}`, reason)
+		if w := ts.do(t, req{method: "POST", path: "/api/lists/block", body: body, basic: true}); w.Code != http.StatusBadRequest {
+			t.Errorf("PUT reason %q = %d, want 400", reason, w.Code)
+		}
+		csv := "+81312345678,\"" + reason + "\"\n"
+		if w := ts.do(t, req{method: "POST", path: "/api/lists/block/import", body: csv, contentType: "text/csv", basic: true}); w.Code != http.StatusUnprocessableEntity {
+			t.Errorf("import reason %q = %d, want 422", reason, w.Code)
+		}
+	}
+	w := ts.do(t, req{method: "POST", path: "/api/lists/allow/import", body: "number,reason,expires,source\n+81312345678,x,,callback\n", contentType: "text/csv", basic: true})
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Errorf("import of a never-expiring callback = %d, want 422", w.Code)
+	}
+	u := utf16.Encode([]rune("\ufeffnumber,reason\r\n+81312345678,x\r\n"))
+	b := make([]byte, 0, 2*len(u))
+	for _, c := range u {
+		b = append(b, byte(c), byte(c>>8))
+	}
+	wantError(t, ts.do(t, req{method: "POST", path: "/api/lists/block/import", body: string(b), contentType: "text/csv", basic: true}),
+		http.StatusUnsupportedMediaType, "UTF-16")
+	if n, _ := ts.st.Count(t.Context(), screening.Block); n != 0 {
+		t.Errorf("%d entries added", n)
 	}
 }

@@ -110,42 +110,61 @@ func (s *sessions) end(id string) {
 }
 
 // limiter counts failed logins per client address in a sliding window and
-// refuses further attempts once max have failed.
+// refuses further attempts once max have failed. An attempt reserves its
+// place before the password is read (reserve), so that attempts made in
+// parallel count as well as attempts made one after another: of any
+// number of simultaneous attempts from one address at most max are ever
+// checked.
 type limiter struct {
-	mu     sync.Mutex
-	fails  map[string][]time.Time
-	max    int
-	window time.Duration
-	now    func() time.Time
+	mu      sync.Mutex
+	fails   map[string][]time.Time
+	pending map[string]int // attempts reserved and not yet settled
+	max     int
+	window  time.Duration
+	now     func() time.Time
 }
 
 func newLimiter(max int, window time.Duration, now func() time.Time) *limiter {
-	return &limiter{fails: make(map[string][]time.Time), max: max, window: window, now: now}
+	return &limiter{fails: make(map[string][]time.Time), pending: make(map[string]int), max: max, window: window, now: now}
 }
 
-// blocked reports how long key must wait before trying again (0: not
-// blocked).
-func (l *limiter) blocked(key string) time.Duration {
+// attempt is a reserved login attempt; settle it exactly once.
+type attempt struct {
+	l   *limiter
+	key string
+}
+
+// reserve takes one of key's attempts. It returns how long key must wait
+// (and no attempt) when its failures and the attempts in progress already
+// reach the limit.
+func (l *limiter) reserve(key string) (*attempt, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.prune(key, now)
-	if len(f) < l.max {
-		return 0
+	if len(f)+l.pending[key] >= l.max {
+		if len(f) == 0 {
+			// Only attempts in progress: they settle within a request.
+			return nil, time.Second
+		}
+		return nil, max(f[0].Add(l.window).Sub(now), time.Second)
 	}
-	return f[0].Add(l.window).Sub(now)
+	l.pending[key]++
+	return &attempt{l: l, key: key}, 0
 }
 
-// fail records a failed attempt by key.
-func (l *limiter) fail(key string) {
+// failed settles the attempt as a failed login.
+func (a *attempt) failed() {
+	l := a.l
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := append(l.prune(key, now), now)
+	l.unpend(a.key)
+	f := append(l.prune(a.key, now), now)
 	if len(f) > l.max {
 		f = f[len(f)-l.max:]
 	}
-	l.fails[key] = f
+	l.fails[a.key] = f
 	if len(l.fails) > 10000 { // a flood of addresses: forget the idle ones
 		for k := range l.fails {
 			l.prune(k, now)
@@ -153,11 +172,29 @@ func (l *limiter) fail(key string) {
 	}
 }
 
-// reset forgets key's failures after a successful login.
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	delete(l.fails, key)
-	l.mu.Unlock()
+// succeeded settles the attempt as a successful login: key's failures
+// are forgotten.
+func (a *attempt) succeeded() {
+	a.l.mu.Lock()
+	a.l.unpend(a.key)
+	delete(a.l.fails, a.key)
+	a.l.mu.Unlock()
+}
+
+// cancel settles an attempt that checked no password (a bad request).
+func (a *attempt) cancel() {
+	a.l.mu.Lock()
+	a.l.unpend(a.key)
+	a.l.mu.Unlock()
+}
+
+// unpend drops one of key's pending attempts; l.mu is held.
+func (l *limiter) unpend(key string) {
+	if l.pending[key] <= 1 {
+		delete(l.pending, key)
+		return
+	}
+	l.pending[key]--
 }
 
 // prune drops key's failures older than the window; l.mu is held.
@@ -195,16 +232,32 @@ func (s *Server) checkPassword(user, pass string) bool {
 	return okUser&okPass == 1
 }
 
-// refuseLimited answers 429 when the client has failed too often.
-func (s *Server) refuseLimited(w http.ResponseWriter, r *http.Request) bool {
-	wait := s.limiter.blocked(clientKey(r))
-	if wait <= 0 {
-		return false
+// maxConcurrentLogins caps the password checks in progress at once, over
+// all clients: a login is cheap, and more than a few at a time is a flood.
+const maxConcurrentLogins = 32
+
+// reserveLogin takes a place for one login attempt from r's client, or
+// answers 429 (the client failed too often, or has too many attempts in
+// progress) or 503 (too many logins in progress overall) and returns nil.
+// The caller settles the attempt and then calls the returned release.
+func (s *Server) reserveLogin(w http.ResponseWriter, r *http.Request) (*attempt, func()) {
+	select {
+	case s.logins <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "too many logins in progress; try again in a second")
+		return nil, nil
 	}
-	secs := int(math.Ceil(wait.Seconds()))
-	w.Header().Set("Retry-After", fmt.Sprint(secs))
-	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins from %s; try again in %d seconds", clientKey(r), secs))
-	return true
+	release := func() { <-s.logins }
+	a, wait := s.limiter.reserve(clientKey(r))
+	if a == nil {
+		release()
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins from %s; try again in %d seconds", clientKey(r), secs))
+		return nil, nil
+	}
+	return a, release
 }
 
 // caller is who made an authenticated request.
@@ -236,11 +289,18 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, caller)) http.H
 			return
 		}
 		if user, pass, ok := r.BasicAuth(); ok {
-			if s.refuseLimited(w, r) {
+			a, release := s.reserveLogin(w, r)
+			if a == nil {
 				return
 			}
-			if !s.checkPassword(user, pass) {
-				s.limiter.fail(clientKey(r))
+			good := s.checkPassword(user, pass)
+			if good {
+				a.succeeded()
+			} else {
+				a.failed()
+			}
+			release()
+			if !good {
 				s.log.Warn("admin: failed HTTP Basic login", "user", user, "client", r.RemoteAddr)
 				w.Header().Set("WWW-Authenticate", `Basic realm="callscreen", charset="UTF-8"`)
 				writeError(w, http.StatusUnauthorized, "wrong user name or password")
@@ -274,21 +334,27 @@ type sessionInfo struct {
 
 // login checks the credentials and starts a session.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if s.refuseLimited(w, r) {
+	// The attempt is reserved before the body is read: a check, a read
+	// and a record of the failure that did not hold anything across the
+	// three let parallel attempts through the limit.
+	a, release := s.reserveLogin(w, r)
+	if a == nil {
 		return
 	}
+	defer release()
 	var req loginRequest
 	if err := decodeJSON(w, r, &req, 4<<10); err != nil {
+		a.cancel()
 		s.fail(w, r, err)
 		return
 	}
 	if !s.checkPassword(req.Username, req.Password) {
-		s.limiter.fail(clientKey(r))
+		a.failed()
 		s.log.Warn("admin: failed login", "user", req.Username, "client", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
 		return
 	}
-	s.limiter.reset(clientKey(r))
+	a.succeeded()
 	if c, err := r.Cookie(cookieName); err == nil {
 		s.sessions.end(c.Value) // no session fixation
 	}

@@ -7,6 +7,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -72,11 +74,24 @@ type ARI struct {
 type AGI struct {
 	Enabled bool   `mapstructure:"enabled"`
 	Listen  string `mapstructure:"listen"`
+	// Key is the shared secret the dialplan passes in the AGI URL
+	// (&key=${CALLSCREEN_AGI_KEY}); sessions without it are refused.
+	// Required when Listen is not a loopback address. KeyFile holds it;
+	// CALLSCREEN_AGI_KEY wins over KeyFile, KeyFile over Key.
+	Key     string `mapstructure:"key"`
+	KeyFile string `mapstructure:"key_file"`
+	// MaxSessions caps the FastAGI sessions in progress; more are closed
+	// at once and ring unscreened.
+	MaxSessions int `mapstructure:"max_sessions"`
+	// CallbackRate caps expected callbacks recorded a minute.
+	CallbackRate int `mapstructure:"callback_rate"`
 }
 
 // HTTP is the listener for metrics and the admin API.
 type HTTP struct {
 	Listen string `mapstructure:"listen"`
+	// MaxConnections caps the connections open at once; more wait.
+	MaxConnections int `mapstructure:"max_connections"`
 	// Dashboard serves the admin dashboard and JSON API (/, /api/) on
 	// Listen, behind a login (see http.go).
 	Dashboard        bool          `mapstructure:"dashboard"`
@@ -125,6 +140,10 @@ func defaults() map[string]any {
 		"ari.insecure_password": false,
 		"agi.enabled":           true,
 		"agi.listen":            "127.0.0.1:4573",
+		"agi.key":               "",
+		"agi.key_file":          "",
+		"agi.max_sessions":      1000,
+		"agi.callback_rate":     60,
 		"http.listen":           "127.0.0.1:8090",
 		"database":              "/var/lib/callscreen/callscreen.db",
 		"log.level":             "info",
@@ -243,12 +262,35 @@ func (c *Config) resolveSecrets() error {
 	if c.ARI.PasswordFile == "" {
 		return nil
 	}
-	b, err := os.ReadFile(c.ARI.PasswordFile)
+	p, err := readSecret("ari.password_file", c.ARI.PasswordFile)
 	if err != nil {
-		return fmt.Errorf("ari.password_file: %w", err)
+		return err
 	}
-	c.ARI.Password = strings.TrimSpace(string(b))
+	c.ARI.Password = p
 	return nil
+}
+
+// readSecret reads a secret file (one line, surrounding space ignored).
+// It refuses a file that other users may read or anyone but its owner
+// may change: a group may read it (a callscreen group), no more.
+func readSecret(key, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o027 != 0 {
+		return "", fmt.Errorf("%s: %s has mode %#o, readable or writable by others; chmod 600 (or 640 for a group) it", key, path, perm)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // Validate checks the whole configuration and names every bad key.
@@ -269,6 +311,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AGI.Enabled && c.AGI.Listen == "" {
 		errs = append(errs, errors.New("agi.listen: required when agi.enabled is true"))
+	}
+	if c.AGI.MaxSessions < 1 || c.AGI.MaxSessions > 100000 {
+		errs = append(errs, fmt.Errorf("agi.max_sessions: %d is outside 1..100000", c.AGI.MaxSessions))
+	}
+	if c.AGI.CallbackRate < 1 {
+		errs = append(errs, fmt.Errorf("agi.callback_rate: %d: want at least 1 a minute", c.AGI.CallbackRate))
 	}
 	if c.Calls.Deadline < 5*time.Second {
 		errs = append(errs, fmt.Errorf("calls.deadline: %v is too short for any prompt; use at least 5s", c.Calls.Deadline))
@@ -328,6 +376,9 @@ func (c *Config) CheckSecrets() error {
 	if err := c.HTTP.checkSecrets(); err != nil {
 		return err
 	}
+	if err := c.AGI.checkSecrets(); err != nil {
+		return err
+	}
 	if !c.ARI.Enabled {
 		return nil
 	}
@@ -355,4 +406,46 @@ func (c *Config) Policy() screening.Policy {
 		p.Profiles[name] = &sp
 	}
 	return p
+}
+
+// minAGIKey is the shortest agi.key accepted.
+const minAGIKey = 16
+
+// checkSecrets resolves agi.key (CALLSCREEN_AGI_KEY, else agi.key_file,
+// else agi.key) and refuses a listener off loopback without one.
+func (a *AGI) checkSecrets() error {
+	if !a.Enabled {
+		return nil
+	}
+	if env := os.Getenv("CALLSCREEN_AGI_KEY"); env != "" {
+		a.Key = strings.TrimSpace(env)
+	} else if a.KeyFile != "" {
+		k, err := readSecret("agi.key_file", a.KeyFile)
+		if err != nil {
+			return err
+		}
+		a.Key = k
+	}
+	switch {
+	case a.Key != "" && len(a.Key) < minAGIKey:
+		return fmt.Errorf("agi.key: %d characters; use at least %d random ones (openssl rand -hex 16)", len(a.Key), minAGIKey)
+	case a.Key != "" && strings.ContainsFunc(a.Key, func(r rune) bool { return r <= ' ' || r == '&' || r == '#' || r == '%' || r == '+' || r >= 0x7f }):
+		return errors.New("agi.key: use letters, digits, '-', '_' and '.' only: it goes into the AGI URL as is")
+	case a.Key == "" && !loopback(a.Listen):
+		return fmt.Errorf("agi.listen: %s is not a loopback address; set agi.key (CALLSCREEN_AGI_KEY or agi.key_file) so that only your Asterisk can use the FastAGI server", a.Listen)
+	}
+	return nil
+}
+
+// loopback reports whether addr ("host:port") listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -165,3 +165,62 @@ func TestCheckSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestAGIKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("agi.key", "0123456789abcdef0123\n", 0o600)
+	group := write("group.key", "0123456789abcdef0123\n", 0o640)
+	world := write("world.key", "0123456789abcdef0123\n", 0o604)
+	const base = "ari:\n  enabled: false\nagi:\n"
+	tests := []struct {
+		name, yaml string
+		env        string // CALLSCREEN_AGI_KEY
+		err        string // CheckSecrets fails naming this
+		key        string
+	}{
+		{name: "loopback without a key", yaml: base + "  listen: 127.0.0.1:4573\n"},
+		{name: "IPv6 loopback without a key", yaml: base + "  listen: \"[::1]:4573\"\n"},
+		{name: "all addresses without a key", yaml: base + "  listen: \":4573\"\n", err: "agi.listen"},
+		{name: "LAN address without a key", yaml: base + "  listen: 192.0.2.10:4573\n", err: "agi.listen"},
+		{name: "LAN address with a key file", yaml: base + "  listen: 192.0.2.10:4573\n  key_file: " + good + "\n", key: "0123456789abcdef0123"},
+		{name: "group-readable key file", yaml: base + "  key_file: " + group + "\n", key: "0123456789abcdef0123"},
+		{name: "world-readable key file", yaml: base + "  key_file: " + world + "\n", err: "mode 0604"},
+		{name: "environment wins", yaml: base + "  key_file: " + good + "\n", env: "from-the-environment-1", key: "from-the-environment-1"},
+		{name: "short key", yaml: base + "  key: short\n", err: "at least 16"},
+		{name: "key with URL syntax", yaml: base + "  key: \"0123456789abcdef&x=1\"\n", err: "agi.key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("CALLSCREEN_AGI_KEY", tt.env)
+			}
+			cfg, err := Load(writeConfig(t, tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.CheckSecrets()
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("CheckSecrets = %v, want an error naming %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.AGI.Key != tt.key {
+				t.Errorf("key %q, want %q", cfg.AGI.Key, tt.key)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // httpDefaults are the defaults of the admin dashboard's keys (http.*
@@ -15,6 +16,7 @@ func httpDefaults() map[string]any {
 		// The dashboard and JSON API are off until an operator sets a
 		// password and turns them on.
 		"http.dashboard":         false,
+		"http.max_connections":   128,
 		"http.username":          "admin",
 		"http.password":          "",
 		"http.password_file":     "",
@@ -25,10 +27,13 @@ func httpDefaults() map[string]any {
 
 // validate checks the dashboard's keys that need no secrets.
 func (h *HTTP) validate() []error {
-	if !h.Dashboard {
-		return nil
-	}
 	var errs []error
+	if h.MaxConnections < 4 || h.MaxConnections > 100000 {
+		errs = append(errs, fmt.Errorf("http.max_connections: %d is outside 4..100000", h.MaxConnections))
+	}
+	if !h.Dashboard {
+		return errs
+	}
 	if strings.TrimSpace(h.Username) == "" {
 		errs = append(errs, errors.New("http.username: required when http.dashboard is true"))
 	}
@@ -38,21 +43,32 @@ func (h *HTTP) validate() []error {
 	return errs
 }
 
-// checkSecrets reads http.password_file and refuses an empty or sample
-// dashboard password unless http.insecure_password is set.
+// minDashboardPassword is the shortest dashboard password accepted
+// without http.insecure_password.
+const minDashboardPassword = 12
+
+// checkSecrets resolves the dashboard password (CALLSCREEN_HTTP_PASSWORD,
+// else http.password_file, else http.password) and refuses an empty,
+// sample or short one unless http.insecure_password is set.
 func (h *HTTP) checkSecrets() error {
 	if !h.Dashboard {
 		return nil
 	}
-	if h.PasswordFile != "" {
-		b, err := os.ReadFile(h.PasswordFile)
+	if env := os.Getenv("CALLSCREEN_HTTP_PASSWORD"); env != "" {
+		h.Password = env
+	} else if h.PasswordFile != "" {
+		p, err := readSecret("http.password_file", h.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("http.password_file: %w", err)
+			return err
 		}
-		h.Password = strings.TrimSpace(string(b))
+		h.Password = p
 	}
-	if samplePasswords[h.Password] && !h.InsecurePassword {
+	switch {
+	case h.InsecurePassword:
+	case samplePasswords[h.Password]:
 		return errors.New("http.password: empty or a sample password while http.dashboard is true; set a real one (CALLSCREEN_HTTP_PASSWORD or http.password_file), or http.insecure_password: true for a lab")
+	case utf8.RuneCountInString(h.Password) < minDashboardPassword:
+		return fmt.Errorf("http.password: %d characters; use at least %d (or http.insecure_password: true for a lab)", utf8.RuneCountInString(h.Password), minDashboardPassword)
 	}
 	return nil
 }

@@ -26,7 +26,14 @@ func TestHTTPDashboardDefaults(t *testing.T) {
 
 func TestHTTPDashboardSecrets(t *testing.T) {
 	secret := filepath.Join(t.TempDir(), "dashboard.secret")
-	if err := os.WriteFile(secret, []byte("file-s3cret\n"), 0o600); err != nil {
+	if err := os.WriteFile(secret, []byte("file-s3cret-long\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(t.TempDir(), "open.secret")
+	if err := os.WriteFile(open, []byte("file-s3cret-long\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
 	const base = "ari:\n  insecure_password: true\nhttp:\n  dashboard: true\n"
@@ -40,8 +47,13 @@ func TestHTTPDashboardSecrets(t *testing.T) {
 		{name: "empty password refused", yaml: base, secretsErr: "http.password"},
 		{name: "sample password refused", yaml: base + "  password: changeme\n", secretsErr: "http.password"},
 		{name: "empty password for a lab", yaml: base + "  insecure_password: true\n"},
-		{name: "password from the file", yaml: base + "  password: \"\"\n  password_file: " + secret + "\n", password: "file-s3cret"},
-		{name: "password from the environment", yaml: base, env: map[string]string{"CALLSCREEN_HTTP_PASSWORD": "env-s3cret"}, password: "env-s3cret"},
+		{name: "password from the file", yaml: base + "  password: \"\"\n  password_file: " + secret + "\n", password: "file-s3cret-long"},
+		{name: "password from the environment", yaml: base, env: map[string]string{"CALLSCREEN_HTTP_PASSWORD": "env-s3cret-long"}, password: "env-s3cret-long"},
+		{name: "environment wins over the file", yaml: base + "  password_file: " + secret + "\n", env: map[string]string{"CALLSCREEN_HTTP_PASSWORD": "env-s3cret-long"}, password: "env-s3cret-long"},
+		{name: "one-character password refused", yaml: base + "  password: x\n", secretsErr: "at least 12"},
+		{name: "eleven characters refused", yaml: base + "  password: x-s3cret-11\n", secretsErr: "at least 12"},
+		{name: "short password for a lab", yaml: base + "  password: x\n  insecure_password: true\n", password: "x"},
+		{name: "world-readable password file refused", yaml: base + "  password_file: " + open + "\n", secretsErr: "mode 0644"},
 		{name: "missing password file", yaml: base + "  password_file: /nonexistent/secret\n", secretsErr: "http.password_file"},
 		{name: "no user name", yaml: base + "  username: \"\"\n  password: x-s3cret\n", loadErr: "http.username"},
 		{name: "short session", yaml: base + "  password: x-s3cret\n  session_timeout: 10s\n", loadErr: "http.session_timeout"},

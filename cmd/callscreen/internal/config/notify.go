@@ -21,5 +21,7 @@ func notifyDefaults() map[string]any {
 		"notify.digest.at":       "",
 		"notify.digest.timezone": "Local",
 		"notify.queue_size":      1000,
+		"notify.rate_limit":      10,
+		"notify.rate_window":     "10m",
 	}
 }

@@ -86,6 +86,13 @@ func (m *Metrics) WatchNotifications(n NotifyStats) {
 	)
 }
 
+// WatchCounter exports a counter read from f when /metrics is scraped
+// (callscreen_<name>).
+func (m *Metrics) WatchCounter(name, help string, f func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: name, Help: help},
+		func() float64 { return float64(f()) }))
+}
+
 // Observe counts one finished call.
 func (m *Metrics) Observe(r *screening.Record) {
 	m.calls.WithLabelValues(string(r.Mode), r.Verdict.Profile, string(r.Verdict.Action), string(r.Taken), string(r.Outcome)).Inc()

@@ -59,3 +59,14 @@ func TestMetricsExposition(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchCounter(t *testing.T) {
+	m := New(nil)
+	var n uint64 = 7
+	m.WatchCounter("agi_sessions_refused_key_total", "test", func() uint64 { return n })
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "callscreen_agi_sessions_refused_key_total 7") {
+		t.Errorf("metrics lack the counter:\n%s", rec.Body.String())
+	}
+}

@@ -23,6 +23,9 @@ const (
 	EventScore = "score"
 	// EventDigest is the daily digest's event name.
 	EventDigest = "digest"
+	// EventSuppressed sums up the call notifications a destination did
+	// not get because it reached notify.rate_limit.
+	EventSuppressed = "suppressed"
 )
 
 // Config is the notify: section of callscreen.yaml. Notifications are off
@@ -39,6 +42,11 @@ type Config struct {
 	// QueueSize bounds the notifications waiting per destination; more
 	// are dropped (and counted) rather than delay a call.
 	QueueSize int `mapstructure:"queue_size"`
+	// RateLimit caps the call notifications each destination gets per
+	// RateWindow; the rest are counted and sent as one "suppressed"
+	// summary when the window ends. 0 disables the cap.
+	RateLimit  int           `mapstructure:"rate_limit"`
+	RateWindow time.Duration `mapstructure:"rate_window"`
 }
 
 // WebhookConfig is an HTTP endpoint receiving a JSON POST per notification.
@@ -119,6 +127,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MinScore < 0 {
 		bad("min_score", "%d is negative", c.MinScore)
+	}
+	if c.RateLimit < 0 {
+		bad("rate_limit", "%d is negative", c.RateLimit)
+	}
+	if c.RateLimit > 0 && (c.RateWindow < time.Minute || c.RateWindow > 24*time.Hour) {
+		bad("rate_window", "%s is outside 1m..24h", c.RateWindow)
 	}
 	if c.QueueSize < 1 || c.QueueSize > 1_000_000 {
 		bad("queue_size", "%d is outside 1..1000000", c.QueueSize)

@@ -165,11 +165,16 @@ func headerText(s string, max int) string {
 	return s
 }
 
-// clean replaces control and invalid characters in a caller-controlled
-// value with spaces.
+// clean replaces control, format and invalid characters in a
+// caller-controlled value with spaces. Format characters (Unicode Cf)
+// include the bidirectional overrides and isolates (U+202A..U+202E,
+// U+2066..U+2069, U+200E, U+200F, U+061C), with which a caller ID could
+// make a mail client show the text reversed ("+81..." as a different
+// number, or a subject that hides its end), and invisible ones such as
+// U+200B and U+FEFF.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
 			return ' '
 		}
 		return r
@@ -212,6 +217,23 @@ func (e *email) text(m *message) (subject, body string) {
 		}
 		line("Call ID", c.CallID)
 		fmt.Fprintf(&b, "\nShow the record: callscreen log --id %s\n", c.CallID)
+	case p.Suppressed != nil:
+		sp := p.Suppressed
+		subject = fmt.Sprintf("callscreen: %d more notifications not sent (rate limit)", sp.Count)
+		fmt.Fprintf(&b, "%d call notifications from %s to %s were not sent:\nnotify.rate_limit was reached. The call log has them all.\n\n",
+			sp.Count, sp.Since.In(e.loc).Format("2006-01-02 15:04:05"), sp.Until.In(e.loc).Format("15:04:05 MST"))
+		keys := make([]string, 0, len(sp.Events))
+		for k := range sp.Events {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "  %-18s %6d\n", k, sp.Events[k])
+		}
+		b.WriteString("\nCallers with the most:\n")
+		for _, c := range sp.Callers {
+			fmt.Fprintf(&b, "  %-18s %6d\n", headerText(c.Name, 40), c.Calls)
+		}
 	case p.Digest != nil:
 		d := p.Digest
 		rejected := 0

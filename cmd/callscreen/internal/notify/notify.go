@@ -82,6 +82,15 @@ type destination struct {
 	name string
 	send func(ctx context.Context, m *message) error
 	ch   chan *message
+
+	// The rate limit's window (Config.RateLimit): call notifications
+	// sent in it, and those suppressed, by caller and event.
+	rmu        sync.Mutex
+	windowFrom time.Time
+	inWindow   int
+	suppressed *Suppressed
+	byCaller   map[string]int
+	timer      *time.Timer
 }
 
 // message is one notification, encoded once and retried as it is.
@@ -165,27 +174,125 @@ func (n *Notifier) Notify(rec screening.Record) {
 }
 
 // enqueue stamps p and offers it to every destination without waiting.
+// A call notification goes only to destinations within their rate limit.
 func (n *Notifier) enqueue(p Payload) {
+	m, ok := n.newMessage(p)
+	if !ok {
+		return
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for _, d := range n.dests {
+		if p.Call != nil && !n.admit(d, p) {
+			continue
+		}
+		n.offerLocked(d, m)
+	}
+}
+
+// newMessage stamps and encodes p.
+func (n *Notifier) newMessage(p Payload) (*message, bool) {
 	p.Delivery = newDeliveryID()
 	p.SentAt = n.opts.Now().UTC()
 	body, err := json.Marshal(p)
 	if err != nil { // cannot happen for these types
 		n.log.Error("encoding notification", "err", err)
+		return nil, false
+	}
+	return &message{payload: p, body: body}, true
+}
+
+// offerLocked queues m for d without waiting; n.mu is held.
+func (n *Notifier) offerLocked(d *destination, m *message) {
+	if n.closed {
+		n.drop(d, m, "notifier closed")
 		return
 	}
-	m := &message{payload: p, body: body}
+	select {
+	case d.ch <- m:
+	default:
+		n.drop(d, m, "queue full")
+	}
+}
+
+// maxSuppressedCallers caps the callers a "suppressed" summary lists.
+const maxSuppressedCallers = 10
+
+// admit reports whether d may get the call notification p under the rate
+// limit, and counts it as suppressed if not. n.mu is read-locked.
+func (n *Notifier) admit(d *destination, p Payload) bool {
+	limit, window := n.cfg.RateLimit, n.cfg.RateWindow
+	if limit <= 0 {
+		return true
+	}
+	now := n.opts.Now()
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	if d.windowFrom.IsZero() || now.Sub(d.windowFrom) >= window {
+		n.flushLocked(d, now)
+		d.windowFrom, d.inWindow = now, 0
+	}
+	if d.inWindow < limit {
+		d.inWindow++
+		return true
+	}
+	if d.suppressed == nil {
+		d.suppressed = &Suppressed{Since: now, Events: map[string]int{}}
+		d.byCaller = map[string]int{}
+		end := d.windowFrom.Add(window)
+		d.timer = time.AfterFunc(max(end.Sub(now), 0), func() { n.flushDue(d) })
+	}
+	d.suppressed.Count++
+	d.suppressed.Events[p.Event]++
+	if c := p.Call.Caller; c != "" && (len(d.byCaller) < 1000 || d.byCaller[c] > 0) {
+		d.byCaller[c]++
+	}
+	return false
+}
+
+// flushDue sends d's summary when its window has ended (the window's
+// timer).
+func (n *Notifier) flushDue(d *destination) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	for _, d := range n.dests {
-		if n.closed {
-			n.drop(d, m, "notifier closed")
-			continue
+	now := n.opts.Now()
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	if d.suppressed != nil && now.Sub(d.windowFrom) >= n.cfg.RateWindow {
+		n.flushLocked(d, now)
+	}
+}
+
+// flushLocked queues d's "suppressed" summary, if any; n.mu and d.rmu are
+// held.
+func (n *Notifier) flushLocked(d *destination, now time.Time) {
+	s := d.suppressed
+	if s == nil {
+		return
+	}
+	d.suppressed = nil
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	s.Until = now
+	s.Callers = []Count{}
+	for c, k := range d.byCaller {
+		s.Callers = append(s.Callers, Count{Name: c, Calls: k})
+	}
+	d.byCaller = nil
+	slices.SortFunc(s.Callers, func(a, b Count) int {
+		if a.Calls != b.Calls {
+			return b.Calls - a.Calls
 		}
-		select {
-		case d.ch <- m:
-		default:
-			n.drop(d, m, "queue full")
-		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	if len(s.Callers) > maxSuppressedCallers {
+		s.Callers = s.Callers[:maxSuppressedCallers]
+	}
+	n.log.Warn("notifications suppressed by notify.rate_limit", "destination", d.name, "count", s.Count, "since", s.Since)
+	if m, ok := n.newMessage(Payload{Event: EventSuppressed, Suppressed: s}); ok {
+		n.offerLocked(d, m)
 	}
 }
 
@@ -258,6 +365,12 @@ func (n *Notifier) Close(ctx context.Context) error {
 	if n.closed {
 		n.mu.Unlock()
 		return nil
+	}
+	// The counts of a window still open are sent before the queues close.
+	for _, d := range n.dests {
+		d.rmu.Lock()
+		n.flushLocked(d, n.opts.Now())
+		d.rmu.Unlock()
 	}
 	n.closed = true
 	close(n.quit)

@@ -2,14 +2,19 @@ package notify
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"slices"
 	"strings"
 	"sync"
@@ -228,6 +233,88 @@ func TestRetryOnNetworkError(t *testing.T) {
 	closeWait(t, n)
 	if n.Failed() != 1 || n.Sent() != 0 {
 		t.Errorf("sent %d failed %d, want 0 1", n.Sent(), n.Failed())
+	}
+}
+
+// TestWebhookURLNotLogged: the webhook URL's path and query (often a
+// bearer secret) appear in no log line, whatever the failure.
+func TestWebhookURLNotLogged(t *testing.T) {
+	const secret = "T0KEN-in-the-path"
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedURL := "http://" + refused.Addr().String()
+	refused.Close()
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	failing := httptest.NewServer(&receiver{script: []int{500, 500}})
+	defer failing.Close()
+	for name, base := range map[string]string{"connection refused": refusedURL, "404": notFound.URL, "500": failing.URL} {
+		t.Run(name, func(t *testing.T) {
+			var logs bytes.Buffer
+			u := strings.Replace(base, "http://", "http://user:pw-"+secret+"@", 1) + "/hooks/" + secret + "?token=" + secret
+			n := newTestNotifier(t, testConfig(u), Options{Attempts: 2, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			n.Notify(record("c1", "+81312348899", screening.Reject, screening.Reject, screening.OutcomeAnnounced, 100))
+			closeWait(t, n)
+			if n.Failed() != 1 {
+				t.Fatalf("failed %d, want 1; log:\n%s", n.Failed(), logs.String())
+			}
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("the webhook URL's secret is in the log:\n%s", logs.String())
+			}
+			if !strings.Contains(logs.String(), "http://127.0.0.1") {
+				t.Errorf("the log does not name the webhook's host:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestRateLimit: a flood of rejected calls becomes RateLimit
+// notifications per window and one summary of the rest, per destination.
+func TestRateLimit(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	s := startFakeSMTP(t)
+	cfg := testConfig(srv.URL)
+	cfg.Email = emailConfig(s.addr).Email
+	cfg.RateLimit, cfg.RateWindow = 3, 10*time.Minute
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	n := newTestNotifier(t, cfg, Options{Now: clock})
+	flood := func(k int) {
+		for i := range k {
+			caller := "+81312348899"
+			if i%4 == 0 {
+				caller = "+81312340000"
+			}
+			n.Notify(record(fmt.Sprintf("c%d", i), caller, screening.Reject, screening.Reject, screening.OutcomeAnnounced, 100))
+		}
+	}
+	flood(20)
+	mu.Lock()
+	now = now.Add(11 * time.Minute) // a new window: the summary goes first
+	mu.Unlock()
+	flood(1)
+	closeWait(t, n)
+
+	got := rcv.deliveries()
+	var events []string
+	for _, d := range got {
+		events = append(events, d.payload.Event)
+	}
+	want := []string{"reject", "reject", "reject", "suppressed", "reject"}
+	if !slices.Equal(events, want) {
+		t.Fatalf("webhook got %v, want %v", events, want)
+	}
+	sp := got[3].payload.Suppressed
+	if sp == nil || sp.Count != 17 || sp.Events["reject"] != 17 || len(sp.Callers) != 2 || sp.Callers[0].Name != "+81312348899" || sp.Callers[0].Calls != 13 || sp.Callers[1].Calls != 4 {
+		t.Errorf("summary %+v", sp)
+	}
+	if msgs := s.messages(); len(msgs) != 5 || !strings.Contains(msgs[3], "17 more notifications not sent") {
+		t.Errorf("mail: %d messages, want 5 with the summary fourth", len(msgs))
 	}
 }
 
@@ -508,6 +595,38 @@ func TestEmail(t *testing.T) {
 	}
 }
 
+// TestEmailNoBidi: bidirectional controls in any caller-controlled value
+// reach neither the subject nor the body.
+func TestEmailNoBidi(t *testing.T) {
+	e := &email{cfg: emailConfig("127.0.0.1:25").Email, loc: time.UTC, now: time.Now}
+	rec := record("1700000000.43", "+81312348899", screening.Reject, screening.Reject, screening.OutcomeAnnounced, 100,
+		screening.Finding{Indicator: "brand-display", Weight: 40, Evidence: "name \u202eAMAZON\u202c"})
+	rec.Facts.Name = "\u202e\u2066moc.nozama\u2069"
+	rec.Detail = "detail \u2067x"
+	from, _ := mail.ParseAddress("pbx@example.com")
+	msg, err := mail.ReadMessage(bytes.NewReader(e.compose(&message{payload: Payload{Event: EventReject, Delivery: "d1", Call: newCall(&rec)}}, from, []*mail.Address{from})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(b)
+	for _, s := range []string{subject, body} {
+		if i := strings.IndexFunc(s, func(r rune) bool { return r >= '\u2066' && r <= '\u2069' || r >= '\u202a' && r <= '\u202e' }); i >= 0 {
+			t.Errorf("bidi control at %d in %q", i, s)
+		}
+	}
+	if !strings.Contains(subject, "moc.nozama") || !strings.Contains(body, "AMAZON") {
+		t.Errorf("the text itself must stay: subject %q body %q", subject, body)
+	}
+}
+
 func TestEmailRetries(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -534,18 +653,22 @@ func TestEmailRetries(t *testing.T) {
 
 func TestHeaderText(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":                  "plain",
-		"a\r\nBcc: x":            "a Bcc: x",
-		"tab\there":              "tab here",
-		"line\u2028sep":          "line sep",
-		"nul\x00byte":            "nul byte",
-		"公衆電話":                   "公衆電話",
-		strings.Repeat("x", 300): strings.Repeat("x", 179) + "…",
-		"  spaced\n\n  out  ":    "spaced out",
-		"bad utf8 \xff\xfe end":  "bad utf8 end",
-		"esc \x1b[31mred\x1b[0m": "esc [31mred [0m",
-		"del\x7fchar":            "del char",
-		"c1 control \u0085 here": "c1 control here",
+		"plain":                    "plain",
+		"a\r\nBcc: x":              "a Bcc: x",
+		"tab\there":                "tab here",
+		"line\u2028sep":            "line sep",
+		"nul\x00byte":              "nul byte",
+		"公衆電話":                     "公衆電話",
+		strings.Repeat("x", 300):   strings.Repeat("x", 179) + "…",
+		"  spaced\n\n  out  ":      "spaced out",
+		"bad utf8 \xff\xfe end":    "bad utf8 end",
+		"esc \x1b[31mred\x1b[0m":   "esc [31mred [0m",
+		"del\x7fchar":              "del char",
+		"c1 control \u0085 here":   "c1 control here",
+		"rlo \u202egnp.exe":        "rlo gnp.exe",
+		"isolate \u2066x\u2069":    "isolate x",
+		"marks \u200e\u200f\u061c": "marks",
+		"zero\u200bwidth\ufeff":    "zero width",
 	} {
 		if got := headerText(in, 180); got != want {
 			t.Errorf("headerText(%q) = %q, want %q", in, got, want)

@@ -21,6 +21,20 @@ type Payload struct {
 	SentAt   time.Time `json:"sent_at"`
 	Call     *Call     `json:"call,omitempty"`
 	Digest   *Digest   `json:"digest,omitempty"`
+	// Suppressed sums up the call notifications not sent in a window
+	// (event "suppressed").
+	Suppressed *Suppressed `json:"suppressed,omitempty"`
+}
+
+// Suppressed is how many call notifications a destination did not get
+// between Since and Until because it reached notify.rate_limit, and the
+// callers with the most of them.
+type Suppressed struct {
+	Since   time.Time      `json:"since"`
+	Until   time.Time      `json:"until"`
+	Count   int            `json:"count"`
+	Events  map[string]int `json:"events"`
+	Callers []Count        `json:"callers"`
 }
 
 // Call is one screened call in a notification.

@@ -6,9 +6,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +37,7 @@ func (w *webhook) send(ctx context.Context, m *message) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(m.body))
 	if err != nil {
-		return &permanentError{fmt.Errorf("webhook: %w", err)}
+		return &permanentError{fmt.Errorf("webhook: %w", redactErr(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", w.userAgent)
@@ -46,7 +48,7 @@ func (w *webhook) send(ctx context.Context, m *message) error {
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return fmt.Errorf("webhook: %w", redactErr(err))
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -54,7 +56,7 @@ func (w *webhook) send(ctx context.Context, m *message) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	err = fmt.Errorf("webhook: %s answered %s: %s", w.cfg.URL, resp.Status, strings.TrimSpace(string(snippet)))
+	err = fmt.Errorf("webhook: %s answered %s: %s", RedactURL(w.cfg.URL), resp.Status, strings.TrimSpace(string(snippet)))
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 		if ra := retryAfter(resp.Header.Get("Retry-After")); ra > 0 {
@@ -66,6 +68,31 @@ func (w *webhook) send(ctx context.Context, m *message) error {
 	default:
 		return &permanentError{err}
 	}
+}
+
+// RedactURL returns u fit for a log: scheme and host only. A webhook URL
+// often carries a bearer secret in its path or query (Slack, Teams,
+// Discord) or in its user info.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "(webhook URL)"
+	}
+	r := p.Scheme + "://" + p.Host
+	if p.Path != "" && p.Path != "/" || p.RawQuery != "" {
+		r += "/…"
+	}
+	return r
+}
+
+// redactErr hides the URL in net/http's errors ("Post \"https://...\":
+// dial tcp: ...").
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
+	}
+	return err
 }
 
 // retryAfter parses a Retry-After header in seconds (dates are ignored).
