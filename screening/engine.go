@@ -193,7 +193,8 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 			// CALLERID(num) was not set but the From header carries one.
 			number = c.From.User
 		}
-		c.Caller = e.numbers.Classify(number, p.Country)
+		// A leaked 186 ("show my number") prefix is not part of it.
+		c.Caller = e.numbers.Classify(StripShowPrefix(number), p.Country)
 	} else {
 		c.Caller = Number{Raw: f.Number, Type: TypeUnknown}
 	}

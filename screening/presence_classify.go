@@ -20,6 +20,103 @@ var (
 	unavailableUsers = []string{"unknown", "unavailable"}
 )
 
+// noCLIName is a display name that gives the reason a number is missing.
+type noCLIName struct {
+	prefix string
+	class  Presence
+}
+
+// noCLINames are the reasons for a missing number that networks put in the
+// display name of an anonymous From, matched case-insensitively as a
+// prefix of the display name ("Unavailable (out of area)" matches
+// "unavailable"); an ASCII prefix must end at a word boundary, so that
+// "Coinbase" is not a coin line. The first match wins: payphone and
+// out-of-area reasons come first because such calls also carry every
+// withheld signal. Sources: 3GPP TS 24.008 "cause of no CLI" as the IMS
+// and Japan's NGN (TTC JJ-90.30) present it (Anonymous, Coin
+// line/payphone, Interaction with other service, Unavailable), the
+// Japanese display texts of NTT's Number Display (非通知, 公衆電話,
+// 表示圏外, and the katakana of caller-ID adapters), and carriers'
+// English variants (Out of area, Private, Restricted, Withheld).
+var noCLINames = []noCLIName{
+	{"coin line", Payphone},
+	{"coin", Payphone},
+	{"payphone", Payphone},
+	{"pay phone", Payphone},
+	{"公衆電話", Payphone},
+	{"コウシュウデンワ", Payphone},
+	{"ｺｳｼｭｳﾃﾞﾝﾜ", Payphone},
+	{"interaction with other service", Unavailable},
+	{"interaction", Unavailable},
+	{"service interaction", Unavailable},
+	{"unavailable", Unavailable},
+	{"out of area", Unavailable},
+	{"out-of-area", Unavailable},
+	{"outofarea", Unavailable},
+	{"表示圏外", Unavailable},
+	{"ヒョウジケンガイ", Unavailable},
+	{"ﾋｮｳｼﾞｹﾝｶﾞｲ", Unavailable},
+	{"通知不可能", Unavailable},
+	{"サービス競合", Unavailable},
+	{"anonymous", Withheld},
+	{"非通知", Withheld},
+	{"ヒツウチ", Withheld},
+	{"ﾋﾂｳﾁ", Withheld},
+	{"private", Withheld},
+	{"restricted", Withheld},
+	{"withheld", Withheld},
+}
+
+// displayReason returns the presence class a display name gives as the
+// reason for a missing number.
+func displayReason(names ...string) (Presence, bool) {
+	for _, r := range noCLINames {
+		for _, n := range names {
+			if hasWordPrefix(strings.TrimSpace(n), r.prefix) {
+				return r.class, true
+			}
+		}
+	}
+	return "", false
+}
+
+// hasWordPrefix reports whether s begins with prefix, ignoring case; an
+// ASCII prefix must be followed by the end of s or by a character that is
+// not an ASCII letter or digit.
+func hasWordPrefix(s, prefix string) bool {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return false
+	}
+	return !isASCIIAlnum(prefix) || !alnumAt(s, len(prefix))
+}
+
+// leakedPrefix reports a Japanese call-by-call presentation prefix that a
+// network left in front of the number: 184 (withhold this call) or 186
+// (show it), followed by a national number ("1840312345678"). A NANP
+// number cannot be mistaken for one: its area code never starts with 0.
+// rest is the number without the prefix.
+func leakedPrefix(number string) (prefix, rest string, ok bool) {
+	digits, plus, isNum := numberDigits(number)
+	if !isNum || plus || len(digits) < 13 || len(digits) > 14 {
+		return "", "", false
+	}
+	p := digits[:3]
+	if (p != "184" && p != "186") || digits[3] != '0' || digits[4] == '0' {
+		return "", "", false
+	}
+	return p, digits[3:], true
+}
+
+// StripShowPrefix returns number without a leaked 186 prefix (the caller
+// asked for the number to be shown; the network should have removed it),
+// and number itself otherwise.
+func StripShowPrefix(number string) string {
+	if p, rest, ok := leakedPrefix(number); ok && p == "186" {
+		return rest
+	}
+	return number
+}
+
 // anonymousHost is RFC 3323's host for an anonymous From.
 const anonymousHost = "anonymous.invalid"
 
@@ -31,12 +128,16 @@ const anonymousHost = "anonymous.invalid"
 //     CALLERID(num), the From display name and CALLERID(name);
 //  2. payphone forms ("payphone", "coin", "公衆電話") → Payphone, and
 //     out-of-area forms ("out of area", "表示圏外", "interaction") →
-//     Unavailable, in the user or number, or in the display name when no
-//     number is shown;
+//     Unavailable, in the user or number; when no number is shown, the
+//     reason in the display name (noCLINames: "Coin line/payphone",
+//     "Interaction with other service", "Unavailable", "Anonymous",
+//     非通知, ... as case-insensitive prefixes);
 //  3. a withheld signal → Withheld: Privacy id, header or user (even when
 //     P-Asserted-Identity carries the number: the network means us not to
-//     show it), From host anonymous.invalid, a user or number "anonymous",
-//     "restricted", "private" or "withheld", CALLERID(pres) prohib*;
+//     show it), Remote-Party-ID privacy=full or uri, From host
+//     anonymous.invalid, a user or number "anonymous", "restricted",
+//     "private" or "withheld", a leaked 184 prefix (1840312345678),
+//     CALLERID(pres) prohib*;
 //  4. "unknown" or "unavailable" as user or number, or CALLERID(pres)
 //     unavailable → Unavailable;
 //  5. no number at all → Withheld;
@@ -59,14 +160,18 @@ func ClassifyPresence(f *Facts, from SIPAddress, trunk *Trunk) Presence {
 	}
 	hasNumber := isPhoneNumberText(number)
 	ids := []string{from.User, f.Number}
-	if !hasNumber {
-		ids = append(ids, from.Display, f.Name)
-	}
 	switch {
 	case anyIn(ids, payphoneForms):
 		return Payphone
 	case anyIn(ids, outOfAreaForms):
 		return Unavailable
+	}
+	if !hasNumber {
+		if p, ok := displayReason(from.Display, f.Name); ok {
+			return p
+		}
+	}
+	switch {
 	case isWithheld(f, from):
 		return Withheld
 	case anyIn([]string{from.User, f.Number}, unavailableUsers),
@@ -112,7 +217,13 @@ func isWithheld(f *Facts, from SIPAddress) bool {
 			return true
 		}
 	}
-	if strings.EqualFold(strings.TrimSpace(from.Host), anonymousHost) {
+	if strings.EqualFold(strings.TrimSpace(from.Host), anonymousHost) || rpidPrivate(f.RPID) {
+		return true
+	}
+	if p, _, ok := leakedPrefix(f.Number); ok && p == "184" {
+		return true
+	}
+	if p, _, ok := leakedPrefix(from.User); ok && p == "184" && f.Number == "" {
 		return true
 	}
 	pres := strings.ToLower(strings.TrimSpace(f.Presentation))
@@ -120,6 +231,24 @@ func isWithheld(f *Facts, from SIPAddress) bool {
 		return true
 	}
 	return anyIn([]string{from.User, f.Number}, withheldUsers)
+}
+
+// rpidPrivate reports whether a Remote-Party-ID header (draft-ietf-sip-
+// privacy-04, still sent by older carriers and PBXs) asks for the number
+// to be hidden: privacy=full or privacy=uri. privacy=name hides the name
+// only.
+func rpidPrivate(rpid string) bool {
+	for _, part := range strings.Split(rpid, ";")[1:] {
+		k, v, _ := strings.Cut(part, "=")
+		if !strings.EqualFold(strings.TrimSpace(k), "privacy") {
+			continue
+		}
+		v = strings.ToLower(strings.Trim(strings.TrimSpace(v), `"`))
+		if v == "full" || v == "uri" {
+			return true
+		}
+	}
+	return false
 }
 
 // anyIn reports whether one of values, trimmed, equals one of forms,

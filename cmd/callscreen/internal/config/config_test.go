@@ -119,6 +119,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad threshold order", "profiles:\n  default:\n    thresholds: {challenge: 50, voicemail: 40, reject: 90}\n", "profiles.default.thresholds.voicemail"},
 		{"bad action", "profiles:\n  default:\n    withheld: hangup\n", "profiles.default.withheld"},
 		{"payphone rejected", "profiles:\n  default:\n    payphone: reject\n", "profiles.default.payphone"},
+		{"unavailable asked for a number", "profiles:\n  default:\n    unavailable: number-request\n", "profiles.default.unavailable"},
+		{"unavailable rejected", "profiles:\n  default:\n    unavailable: reject\n", "profiles.default.unavailable"},
 		{"DID to unknown profile", "dids:\n  \"0311112222\": sales\n", "dids.0311112222"},
 		{"default profile missing", "default_profile: sales\n", "default_profile"},
 		{"bad trunk address", "trunks:\n  provider:\n    addresses: [example.com]\n", "trunks.provider.addresses"},
