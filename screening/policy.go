@@ -58,12 +58,12 @@ type Profile struct {
 // DefaultProfile returns the profile every configured profile starts from.
 func DefaultProfile(name string) Profile {
 	return Profile{
-		Name:        name,
-		Country:     "JP",
-		Domestic:    true,
-		Thresholds:  Thresholds{Challenge: 30, Voicemail: 60, Reject: 90},
-		Withheld:    NumberRequest,
-		Payphone:    Ring,
+		Name:       name,
+		Country:    "JP",
+		Domestic:   true,
+		Thresholds: Thresholds{Challenge: 30, Voicemail: 60, Reject: 90},
+		Withheld:   NumberRequest,
+		Payphone:   Ring,
 		// Unavailable (表示圏外) callers cannot show a number, but in Japan
 		// most phone fraud now comes from abroad, and an international
 		// call often arrives this way: a person passes the challenge, a
