@@ -24,6 +24,10 @@ type Policy struct {
 	// CallbackWindow is how long a number the business dialled may call
 	// back unscreened (ExpectCallback); 0 disables expected callbacks.
 	CallbackWindow time.Duration
+	// EmergencyWindow is how long after an outbound call to an emergency
+	// number every inbound call of its profile rings unscreened
+	// (EmergencyCallback); 0 disables it.
+	EmergencyWindow time.Duration
 }
 
 // Engine evaluates calls. It is safe for concurrent use; the only state it
@@ -35,6 +39,7 @@ type Engine struct {
 	velocity   *Velocity
 	indicators []Indicator
 	profiles   map[string]*profileState
+	emergency  emergencyCalls
 }
 
 // profileState is a profile with what the engine derives from it once.
@@ -170,6 +175,7 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	if now.IsZero() {
 		now = time.Now()
 	}
+	base := e.profileFor(profile, f.Called)
 	p, closed := e.profileAt(profile, f.Called, now)
 	c := Call{
 		Facts:    f,
@@ -236,6 +242,8 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		throttled = throttled || ind.Name == IndicatorThrottled
 	}
 
+	emergency, emergencyOpen := e.emergency.active(base.Name, now)
+
 	var allow Entry
 	allowed := false
 	if numbered && c.Caller.E164 != "" {
@@ -246,6 +254,13 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	case scanner:
 		v.Action = p.Scanner
 		v.Reason = "scanner signals from an untrusted source"
+	case emergencyOpen:
+		// The police or ambulance may call back from any number: ring,
+		// whatever the call presents. Only SIP scanners, which are not
+		// calls from the telephone network, are still turned away.
+		v.Action = Ring
+		v.Override = OverrideEmergencyCallback
+		v.Reason = OverrideEmergencyCallback + ": " + emergency.String()
 	case allowed:
 		v.Action = Ring
 		v.Override = allowSource(allow)

@@ -350,6 +350,7 @@ func (c *Config) Policy() screening.Policy {
 		ScannerAgents: c.ScannerAgents,
 	}
 	p.Throttle, p.CallbackWindow = c.Throttle, c.Callbacks.Window
+	p.EmergencyWindow = c.Callbacks.EmergencyWindow
 	for name, prof := range c.Profiles {
 		sp := prof.Screening
 		p.Profiles[name] = &sp
