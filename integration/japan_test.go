@@ -52,6 +52,10 @@ var jpCalls = []jpCall{
 		indicator: "impossible-caller", evidence: "1234 has 4 digits, shorter than any subscriber number in JP", check: "1234 has 4 digits"},
 }
 
+// hint186Prompt matches Asterisk's "Playing" line (file.c for ARI,
+// res_agi.c for FastAGI) for the hint after the Number Request.
+const hint186Prompt = `Playing 'callscreen/callscreen-hint-186\.\w+'`
+
 // TestJapanCallers places each of jpCalls through ARI (the default
 // profile) and FastAGI (harness.DIDAGI, the challenge profile), and checks
 // the verdict, where the call ended (desk rang, voicemail, announcement,
@@ -68,7 +72,7 @@ func TestJapanCallers(t *testing.T) {
 				if c.action == "number-request" {
 					spec.Hold = 30 * time.Second // the announcement hangs up first
 				}
-				invites := f.desk.Invites()
+				invites, hints := f.desk.Invites(), f.countLog(hint186Prompt)
 				start := time.Now()
 				r := f.call(t, spec)
 				rec := f.waitRecord(t, "", start, func(r record) bool {
@@ -104,6 +108,10 @@ func TestJapanCallers(t *testing.T) {
 				case "number-request":
 					if rec.Outcome != "announced" || !r.RemoteHangup {
 						t.Errorf("want the announcement, then Asterisk hanging up: %s; %s", rec, r)
+					}
+					// English prompts for a JP profile name 186 after the request.
+					if n := f.countLog(hint186Prompt); n != hints+1 {
+						t.Errorf("full.log shows the 186 hint played %d times, want once", n-hints)
 					}
 				case "challenge":
 					// The caller presses nothing and hangs up during the challenge.

@@ -167,3 +167,38 @@ func TestCheckSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestNumberRequestHint: the hint after the Number Request follows the
+// profile's country and prompt language unless set, and "" turns it off.
+func TestNumberRequestHint(t *testing.T) {
+	cfg, err := Load(writeConfig(t, `
+profiles:
+  default: {country: JP}
+  us: {country: US}
+  ja:
+    country: JP
+    prompts: {language: ja}
+  fr: {country: FR}
+  off:
+    country: JP
+    prompts: {number_request_hint: ""}
+  own:
+    country: JP
+    prompts: {number_request_hint: callscreen/callscreen-hint-star82}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"default": "callscreen/callscreen-hint-186",
+		"us":      "callscreen/callscreen-hint-star82",
+		"ja":      "",
+		"fr":      "",
+		"off":     "",
+		"own":     "callscreen/callscreen-hint-star82",
+	} {
+		if got := cfg.Profiles[name].Dialplan.Prompts.NumberRequestHint; got != want {
+			t.Errorf("profiles.%s: number_request_hint %q, want %q", name, got, want)
+		}
+	}
+}
