@@ -34,13 +34,13 @@ type jpCall struct {
 // From display names Japan's NGN and 3GPP networks send on an anonymous
 // From, in title and lower case.
 var jpCalls = []jpCall{
-	{name: "Anonymous", user: "anonymous", display: "Anonymous", presence: "withheld", action: "number-request", check: "Presence  withheld"},
+	{name: "Anonymous", user: "anonymous", display: "Anonymous", presence: "withheld", action: "number-request", check: `number withheld: display name "Anonymous"`},
 	{name: "anonymous lower", user: "anonymous", display: "anonymous", presence: "withheld", action: "number-request", check: "Presence  withheld"},
-	{name: "Coin line/payphone", user: "anonymous", display: "Coin line/payphone", presence: "payphone", action: "ring", check: "Presence  payphone"},
+	{name: "Coin line/payphone", user: "anonymous", display: "Coin line/payphone", presence: "payphone", action: "ring", check: `payphone: display name "Coin line/payphone"`},
 	{name: "coin line/payphone lower", user: "anonymous", display: "coin line/payphone", presence: "payphone", action: "ring", check: "Presence  payphone"},
-	{name: "Interaction with other service", user: "anonymous", display: "Interaction with other service", presence: "unavailable", action: "challenge", check: "Presence  unavailable"},
+	{name: "Interaction with other service", user: "anonymous", display: "Interaction with other service", presence: "unavailable", action: "challenge", check: `display name "Interaction with other service", the network's reason`},
 	{name: "interaction lower", user: "anonymous", display: "interaction with other service", presence: "unavailable", action: "challenge", check: "Presence  unavailable"},
-	{name: "Unavailable", user: "anonymous", display: "Unavailable", presence: "unavailable", action: "challenge", check: "Presence  unavailable"},
+	{name: "Unavailable", user: "anonymous", display: "Unavailable", presence: "unavailable", action: "challenge", check: `number unavailable (out of area or international): display name "Unavailable"`},
 	{name: "unavailable lower", user: "anonymous", display: "unavailable", presence: "unavailable", action: "challenge", check: "Presence  unavailable"},
 	{name: "bank's 0120", user: "0120444444", presence: "presented", action: "ring",
 		indicator: "domestic-service-number", evidence: "+81120444444 is a JP toll-free number presented by the trusted carrier", check: "domestic-service-number"},

@@ -191,7 +191,8 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	}
 	c.From, _ = ParseSIPAddress(f.From)
 	c.PAI, _ = ParseSIPAddress(f.PAI)
-	c.Presence = ClassifyPresence(f, c.From, c.Trunk)
+	var presenceWhy string
+	c.Presence, presenceWhy = PresenceOf(f, c.From, c.Trunk)
 	c.Called = e.numbers.Classify(f.Called, p.Country)
 	if c.Presence == Presented || c.Presence == Garbage {
 		number := f.Number
@@ -276,13 +277,13 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		}
 	case c.Presence == Withheld:
 		v.Action = p.Withheld
-		v.Reason = "number withheld"
+		v.Reason = "number withheld" + whyText(presenceWhy)
 	case c.Presence == Payphone:
 		v.Action = p.Payphone
-		v.Reason = "payphone"
+		v.Reason = "payphone" + whyText(presenceWhy)
 	case c.Presence == Unavailable:
 		v.Action = p.Unavailable
-		v.Reason = "number unavailable"
+		v.Reason = "number unavailable (out of area or international)" + whyText(presenceWhy)
 	default:
 		v.Action = p.Thresholds.action(v.Score)
 		v.Reason = scoreReason(v.Score, v.Findings)
@@ -305,6 +306,14 @@ func (t Thresholds) action(score int) Action {
 		return Challenge
 	}
 	return Ring
+}
+
+// whyText appends the signal that decided a presence class to a reason.
+func whyText(why string) string {
+	if why == "" {
+		return ""
+	}
+	return ": " + why
 }
 
 func allowSource(e Entry) string {

@@ -1,6 +1,9 @@
 package screening
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Built-in forms of a missing number, compared case-insensitively with the
 // whole From user, CALLERID(num) or display name (trimmed). Carriers'
@@ -69,15 +72,15 @@ var noCLINames = []noCLIName{
 
 // displayReason returns the presence class a display name gives as the
 // reason for a missing number.
-func displayReason(names ...string) (Presence, bool) {
+func displayReason(names ...string) (p Presence, name string, ok bool) {
 	for _, r := range noCLINames {
 		for _, n := range names {
-			if hasWordPrefix(strings.TrimSpace(n), r.prefix) {
-				return r.class, true
+			if n = strings.TrimSpace(n); hasWordPrefix(n, r.prefix) {
+				return r.class, n, true
 			}
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // hasWordPrefix reports whether s begins with prefix, ignoring case; an
@@ -148,6 +151,13 @@ const anonymousHost = "anonymous.invalid"
 // calls often also arrive with an anonymous From, and a payphone must
 // never be asked for a number it cannot show.
 func ClassifyPresence(f *Facts, from SIPAddress, trunk *Trunk) Presence {
+	p, _ := PresenceOf(f, from, trunk)
+	return p
+}
+
+// PresenceOf is ClassifyPresence, and says which signal decided, for the
+// verdict's reason ("display name \"Unavailable\"", "Privacy: id").
+func PresenceOf(f *Facts, from SIPAddress, trunk *Trunk) (Presence, string) {
 	if f == nil {
 		f = &Facts{}
 	}
@@ -155,40 +165,43 @@ func ClassifyPresence(f *Facts, from SIPAddress, trunk *Trunk) Presence {
 	if number == "" {
 		number = strings.TrimSpace(from.User)
 	}
-	if p, ok := trunkPresence(f, from, trunk); ok {
-		return p
+	if p, v, ok := trunkPresence(f, from, trunk); ok {
+		return p, fmt.Sprintf("trunk %s maps %q to %s", trunk.Name, v, p)
 	}
 	hasNumber := isPhoneNumberText(number)
 	ids := []string{from.User, f.Number}
-	switch {
-	case anyIn(ids, payphoneForms):
-		return Payphone
-	case anyIn(ids, outOfAreaForms):
-		return Unavailable
+	if v, ok := firstIn(ids, payphoneForms); ok {
+		return Payphone, fmt.Sprintf("caller ID %q", v)
+	}
+	if v, ok := firstIn(ids, outOfAreaForms); ok {
+		return Unavailable, fmt.Sprintf("caller ID %q", v)
 	}
 	if !hasNumber {
-		if p, ok := displayReason(from.Display, f.Name); ok {
-			return p
+		if p, name, ok := displayReason(from.Display, f.Name); ok {
+			return p, fmt.Sprintf("display name %q, the network's reason for no number", name)
 		}
 	}
-	switch {
-	case isWithheld(f, from):
-		return Withheld
-	case anyIn([]string{from.User, f.Number}, unavailableUsers),
-		strings.EqualFold(strings.TrimSpace(f.Presentation), "unavailable"):
-		return Unavailable
-	case number == "":
-		return Withheld
-	case hasNumber:
-		return Presented
+	if why := withheldSignal(f, from); why != "" {
+		return Withheld, why
 	}
-	return Garbage
+	if v, ok := firstIn(ids, unavailableUsers); ok {
+		return Unavailable, fmt.Sprintf("caller ID %q", v)
+	}
+	switch {
+	case strings.EqualFold(strings.TrimSpace(f.Presentation), "unavailable"):
+		return Unavailable, "CALLERID(pres) unavailable"
+	case number == "":
+		return Withheld, "no caller ID"
+	case hasNumber:
+		return Presented, ""
+	}
+	return Garbage, ""
 }
 
 // trunkPresence applies the trunk's own presence map.
-func trunkPresence(f *Facts, from SIPAddress, trunk *Trunk) (Presence, bool) {
+func trunkPresence(f *Facts, from SIPAddress, trunk *Trunk) (Presence, string, bool) {
 	if trunk == nil || len(trunk.Presence) == 0 {
-		return "", false
+		return "", "", false
 	}
 	for _, v := range []string{from.User, f.Number, from.Display, f.Name} {
 		v = strings.TrimSpace(v)
@@ -196,41 +209,47 @@ func trunkPresence(f *Facts, from SIPAddress, trunk *Trunk) (Presence, bool) {
 			continue
 		}
 		if p, ok := trunk.Presence[v]; ok {
-			return p, true
+			return p, v, true
 		}
 		if p, ok := trunk.Presence[strings.ToLower(v)]; ok {
-			return p, true
+			return p, v, true
 		}
 		for k, p := range trunk.Presence {
 			if strings.EqualFold(k, v) {
-				return p, true
+				return p, v, true
 			}
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
-// isWithheld reports the withheld signals of rule 3.
-func isWithheld(f *Facts, from SIPAddress) bool {
+// withheldSignal names the first withheld signal of rule 3, "" for none.
+func withheldSignal(f *Facts, from SIPAddress) string {
 	for _, t := range ParsePrivacy(f.Privacy) {
 		if t == "id" || t == "header" || t == "user" {
-			return true
+			return "Privacy: " + t
 		}
 	}
-	if strings.EqualFold(strings.TrimSpace(from.Host), anonymousHost) || rpidPrivate(f.RPID) {
-		return true
+	if strings.EqualFold(strings.TrimSpace(from.Host), anonymousHost) {
+		return "From host " + anonymousHost
+	}
+	if rpidPrivate(f.RPID) {
+		return "Remote-Party-ID privacy"
 	}
 	if p, _, ok := leakedPrefix(f.Number); ok && p == "184" {
-		return true
+		return "a leaked 184 (withhold) prefix"
 	}
 	if p, _, ok := leakedPrefix(from.User); ok && p == "184" && f.Number == "" {
-		return true
+		return "a leaked 184 (withhold) prefix"
 	}
 	pres := strings.ToLower(strings.TrimSpace(f.Presentation))
 	if strings.HasPrefix(pres, "prohib") {
-		return true
+		return "CALLERID(pres) " + pres
 	}
-	return anyIn([]string{from.User, f.Number}, withheldUsers)
+	if v, ok := firstIn([]string{from.User, f.Number}, withheldUsers); ok {
+		return fmt.Sprintf("caller ID %q", v)
+	}
+	return ""
 }
 
 // rpidPrivate reports whether a Remote-Party-ID header (draft-ietf-sip-
@@ -251,9 +270,9 @@ func rpidPrivate(rpid string) bool {
 	return false
 }
 
-// anyIn reports whether one of values, trimmed, equals one of forms,
+// firstIn returns the first of values, trimmed, that equals one of forms,
 // ignoring case.
-func anyIn(values, forms []string) bool {
+func firstIn(values, forms []string) (string, bool) {
 	for _, v := range values {
 		v = strings.TrimSpace(v)
 		if v == "" {
@@ -261,11 +280,11 @@ func anyIn(values, forms []string) bool {
 		}
 		for _, f := range forms {
 			if strings.EqualFold(v, f) {
-				return true
+				return v, true
 			}
 		}
 	}
-	return false
+	return "", false
 }
 
 // isPhoneNumberText reports whether s is written as a telephone number:

@@ -1,6 +1,9 @@
 package screening
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestClassifyPresence(t *testing.T) {
 	ntt := &Trunk{Name: "ntt", Presence: map[string]Presence{
@@ -123,6 +126,36 @@ func TestStripShowPrefix(t *testing.T) {
 	for _, tt := range tests {
 		if got := StripShowPrefix(tt.in); got != tt.want {
 			t.Errorf("StripShowPrefix(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestPresenceOfWhy: the verdict's reason names the signal that decided.
+func TestPresenceOfWhy(t *testing.T) {
+	ntt := &Trunk{Name: "ntt", Presence: map[string]Presence{"p": Withheld}}
+	tests := []struct {
+		facts Facts
+		trunk *Trunk
+		want  Presence
+		why   string
+	}{
+		{Facts{Number: "anonymous", From: `"Unavailable" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable, `display name "Unavailable", the network's reason for no number`},
+		{Facts{Number: "anonymous", From: `"Coin line/payphone" <sip:anonymous@anonymous.invalid>`}, nil, Payphone, `display name "Coin line/payphone"`},
+		{Facts{Number: "anonymous", From: `"Anonymous" <sip:anonymous@anonymous.invalid>`}, nil, Withheld, `display name "Anonymous"`},
+		{Facts{Number: "anonymous", From: `<sip:anonymous@anonymous.invalid>`}, nil, Withheld, "From host anonymous.invalid"},
+		{Facts{Number: "0312345678", Privacy: "id"}, nil, Withheld, "Privacy: id"},
+		{Facts{Number: "0312345678", RPID: `<sip:0312345678@gw>;privacy=full`}, nil, Withheld, "Remote-Party-ID privacy"},
+		{Facts{Number: "1840312345678"}, nil, Withheld, "leaked 184"},
+		{Facts{Number: "P"}, ntt, Withheld, `trunk ntt maps "P" to withheld`},
+		{Facts{Number: "payphone"}, nil, Payphone, `caller ID "payphone"`},
+		{Facts{}, nil, Withheld, "no caller ID"},
+		{Facts{Number: "0312345678"}, nil, Presented, ""},
+	}
+	for _, tt := range tests {
+		from, _ := ParseSIPAddress(tt.facts.From)
+		p, why := PresenceOf(&tt.facts, from, tt.trunk)
+		if p != tt.want || !strings.Contains(why, tt.why) || (tt.why == "" && why != "") {
+			t.Errorf("PresenceOf(%+v) = %s, %q; want %s, %q", tt.facts, p, why, tt.want, tt.why)
 		}
 	}
 }
