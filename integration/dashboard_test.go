@@ -93,7 +93,7 @@ func TestDashboard(t *testing.T) {
 	b.waitFor("the rejected call's row", fmt.Sprintf(`document.querySelector(%q) && document.querySelectorAll('#calls-body tr.call-row').length === 1`, row), 15*time.Second)
 	var cells struct {
 		Caller, Hover, Name, Verdict string
-		Scripts               int
+		Scripts                      int
 	}
 	b.eval(fmt.Sprintf(`(() => {
 		const r = document.querySelector(%q);
