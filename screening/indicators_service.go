@@ -99,7 +99,7 @@ func IsEmergencyNumber(number, region string) bool {
 // fraudsters impersonating the police present exactly these numbers.
 func checkImpossibleCaller(c *Call) (string, bool) {
 	n := c.Caller
-	if !presented(c) {
+	if !presented(c) || (n.Type != TypeShort && len(n.National) > maxServiceDigits) {
 		return "", false
 	}
 	digits, plus, ok := numberDigits(n.Raw)

@@ -99,6 +99,9 @@ func hasWordPrefix(s, prefix string) bool {
 // number cannot be mistaken for one: its area code never starts with 0.
 // rest is the number without the prefix.
 func leakedPrefix(number string) (prefix, rest string, ok bool) {
+	if len(number) < 13 || number[0] != '1' {
+		return "", "", false // the common case, without allocating
+	}
 	digits, plus, isNum := numberDigits(number)
 	if !isNum || plus || len(digits) < 13 || len(digits) > 14 {
 		return "", "", false
@@ -257,7 +260,10 @@ func withheldSignal(f *Facts, from SIPAddress) string {
 // to be hidden: privacy=full or privacy=uri. privacy=name hides the name
 // only.
 func rpidPrivate(rpid string) bool {
-	for _, part := range strings.Split(rpid, ";")[1:] {
+	_, params, _ := strings.Cut(rpid, ";")
+	for params != "" {
+		var part string
+		part, params, _ = strings.Cut(params, ";")
 		k, v, _ := strings.Cut(part, "=")
 		if !strings.EqualFold(strings.TrimSpace(k), "privacy") {
 			continue
