@@ -36,7 +36,7 @@ type noCLIName struct {
 // "Coinbase" is not a coin line. The first match wins: payphone and
 // out-of-area reasons come first because such calls also carry every
 // withheld signal. Sources: 3GPP TS 24.008 "cause of no CLI" as the IMS
-// and Japan's NGN (TTC JJ-90.30) present it (Anonymous, Coin
+// and Japan's NGN (TTC's interconnection profile) present it (Anonymous, Coin
 // line/payphone, Interaction with other service, Unavailable), the
 // Japanese display texts of NTT's Number Display (非通知, 公衆電話,
 // 表示圏外, and the katakana of caller-ID adapters), and carriers'
