@@ -172,26 +172,32 @@ func (a *actor) numberRequest(ctx context.Context) (Result, error) {
 	if err := a.setVars(ctx, screening.NumberRequest, true, nil); err != nil {
 		return res, err
 	}
-	if err := a.announce(ctx, a.p.Prompts.NumberRequest); err != nil {
+	sounds := []string{a.p.Prompts.NumberRequest}
+	if h := a.p.Prompts.NumberRequestHint; h != "" {
+		sounds = append(sounds, h)
+	}
+	if err := a.announce(ctx, sounds...); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// announce answers, plays sound and hangs up normally.
-func (a *actor) announce(ctx context.Context, sound string) error {
+// announce answers, plays sounds and hangs up normally.
+func (a *actor) announce(ctx context.Context, sounds ...string) error {
 	a.step = "answer"
 	if err := a.ch.Answer(ctx); err != nil {
 		return fmt.Errorf("answer: %w", err)
 	}
-	return a.playAndHangup(ctx, sound)
+	return a.playAndHangup(ctx, sounds...)
 }
 
-// playAndHangup plays sound on an answered call and hangs up normally.
-func (a *actor) playAndHangup(ctx context.Context, sound string) error {
+// playAndHangup plays sounds on an answered call and hangs up normally.
+func (a *actor) playAndHangup(ctx context.Context, sounds ...string) error {
 	a.step = "prompt"
-	if err := a.ch.Play(ctx, sound); err != nil {
-		return fmt.Errorf("play %s: %w", sound, err)
+	for _, sound := range sounds {
+		if err := a.ch.Play(ctx, sound); err != nil {
+			return fmt.Errorf("play %s: %w", sound, err)
+		}
 	}
 	a.step = "hangup"
 	if err := a.ch.Hangup(ctx, CauseNormal); err != nil {

@@ -37,6 +37,13 @@ type Callbacks interface {
 	ExpectCallback(number, profile string, now time.Time) (e screening.Entry, ok bool, err error)
 }
 
+// EmergencyCallbacks is implemented by Callbacks that open an emergency
+// callback window when the number dialled is an emergency number
+// (screening.Engine.EmergencyCallback). ok is false for any other number.
+type EmergencyCallbacks interface {
+	EmergencyCallback(number, profile, callID string, now time.Time) (c screening.EmergencyCall, ok bool)
+}
+
 // FastAGIOptions configures FastAGI. Evaluator is required; everything
 // else has a default.
 type FastAGIOptions struct {
@@ -454,6 +461,13 @@ func (a *FastAGI) screener() screener {
 // and costs the outbound call nothing.
 func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req agiRequest) {
 	log = log.With("script", CallbackScript, "dialled", req.dialled)
+	if ec, ok := a.o.Callbacks.(EmergencyCallbacks); ok {
+		if c, ok := ec.EmergencyCallback(req.dialled, req.profile, req.id, a.o.Now()); ok {
+			log.WarnContext(calls, "emergency number dialled: every inbound call rings unscreened until the window closes",
+				"emergency_callback", c.String(), "until", c.Until, "profile", c.Profile)
+			return
+		}
+	}
 	if a.o.Callbacks == nil || a.o.Rememberer == nil {
 		log.WarnContext(calls, "callback hook ran but expected callbacks are not configured; ignored")
 		return

@@ -3,6 +3,7 @@ package dialplan
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,46 @@ func TestFastAGIMonitorRings(t *testing.T) {
 	}
 	if rec.Taken != screening.Ring || rec.Outcome != screening.OutcomeRang || rec.Verdict.Action != screening.NumberRequest || !rec.Verdict.Monitor {
 		t.Errorf("record: taken %s outcome %s action %s monitor %v", rec.Taken, rec.Outcome, rec.Verdict.Action, rec.Verdict.Monitor)
+	}
+}
+
+// TestFastAGIEmergencyCallback: the callback hook dialling 110 opens the
+// engine's emergency window (naming the outbound call) instead of
+// expecting a callback from 110, and a withheld call then rings.
+func TestFastAGIEmergencyCallback(t *testing.T) {
+	p := screening.DefaultProfile("default")
+	eng, err := screening.NewEngine(screening.Policy{
+		Profiles: map[string]*screening.Profile{"default": &p}, Default: "default",
+		CallbackWindow: 72 * time.Hour, EmergencyWindow: time.Hour,
+	}, screening.NewLists(nil), screening.NewNumbering(10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 6, 2, 10, 0, 0, 0, time.UTC)
+	f := newFakeAsterisk(agiEnv(
+		"agi_network_script", "callback?number=110",
+		"agi_request", "agi://127.0.0.1:4573/callback?number=110",
+		"agi_uniqueid", "1700000000.42",
+		"agi_context", "from-internal", "agi_extension", "110", "agi_callerid", "100")...)
+	_, wrote, rem := session(t, f, &fixedEngine{}, func(o *FastAGIOptions) {
+		o.Callbacks = eng
+		o.Now = func() time.Time { return now }
+	})
+	if wrote {
+		t.Error("the callback script wrote a call record")
+	}
+	select {
+	case e := <-rem.c:
+		t.Errorf("remembered %+v; an emergency number is not an expected callback", e)
+	default:
+	}
+	withheld := screening.Facts{Time: now.Add(30 * time.Minute), Number: "anonymous", From: `"Anonymous" <sip:anonymous@anonymous.invalid>`}
+	v := eng.Evaluate(&withheld, "")
+	if v.Action != screening.Ring || v.Override != screening.OverrideEmergencyCallback || !strings.Contains(v.Reason, "1700000000.42") {
+		t.Errorf("withheld call after 110: action %s override %q reason %q; want ring, emergency-callback naming call 1700000000.42", v.Action, v.Override, v.Reason)
+	}
+	withheld.Time = now.Add(61 * time.Minute)
+	if v := eng.Evaluate(&withheld, ""); v.Action != screening.NumberRequest {
+		t.Errorf("withheld call after the window: action %s, want number-request", v.Action)
 	}
 }

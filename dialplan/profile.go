@@ -34,6 +34,11 @@ type Prompts struct {
 	// NumberRequest asks a withheld caller to call again with the number
 	// shown.
 	NumberRequest string `mapstructure:"number_request" json:"number_request"`
+	// NumberRequestHint, when set, is played right after NumberRequest:
+	// the local way to show a number on one call
+	// ("callscreen/callscreen-hint-186" in Japan, "-hint-star82" in North
+	// America, "-hint-1470" in the UK). See DefaultNumberRequestHint.
+	NumberRequestHint string `mapstructure:"number_request_hint" json:"number_request_hint,omitempty"`
 	// Reject is played before a rejected call is hung up, when the profile
 	// sets reject_prompt.
 	Reject string `mapstructure:"reject" json:"reject"`
@@ -47,6 +52,26 @@ type Prompts struct {
 	WrongDigit string `mapstructure:"wrong_digit" json:"wrong_digit"`
 	// SayName asks the caller to say their name after the beep.
 	SayName string `mapstructure:"say_name" json:"say_name"`
+}
+
+// DefaultNumberRequestHint returns the hint played after the Number
+// Request for a business in country (ISO region) whose prompts are in
+// language: how its callers show their number on one call. The Japanese
+// prompt names 186 itself, so Japanese prompts get none; unknown
+// countries get none.
+func DefaultNumberRequestHint(country, language string) string {
+	if language == "ja" {
+		return ""
+	}
+	switch strings.ToUpper(country) {
+	case "JP":
+		return "callscreen/callscreen-hint-186"
+	case "US", "CA":
+		return "callscreen/callscreen-hint-star82"
+	case "GB":
+		return "callscreen/callscreen-hint-1470"
+	}
+	return ""
 }
 
 // Fallback actions of a failed challenge.
@@ -179,6 +204,7 @@ func (p *Profile) Validate(name string) error {
 	}
 	for _, s := range []struct{ name, v string }{
 		{"number_request", p.Prompts.NumberRequest},
+		{"number_request_hint", p.Prompts.NumberRequestHint},
 		{"reject", p.Prompts.Reject},
 		{"recording_notice", p.Prompts.RecordingNotice},
 		{"press_digit", p.Prompts.PressDigit},

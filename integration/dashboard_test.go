@@ -92,16 +92,17 @@ func TestDashboard(t *testing.T) {
 	row := fmt.Sprintf(`#calls-body tr[data-id=%q]`, rejected.ID)
 	b.waitFor("the rejected call's row", fmt.Sprintf(`document.querySelector(%q) && document.querySelectorAll('#calls-body tr.call-row').length === 1`, row), 15*time.Second)
 	var cells struct {
-		Caller, Name, Verdict string
-		Scripts               int
+		Caller, Hover, Name, Verdict string
+		Scripts                      int
 	}
 	b.eval(fmt.Sprintf(`(() => {
 		const r = document.querySelector(%q);
-		return {Caller: r.querySelector('.caller').textContent, Name: r.querySelector('.name').textContent,
+		return {Caller: r.querySelector('.caller').textContent, Hover: r.querySelector('.caller').title, Name: r.querySelector('.name').textContent,
 			Verdict: r.querySelector('.badge').textContent, Scripts: document.querySelectorAll('#calls-body script, #calls-body img').length};
 	})()`, row), &cells)
-	if cells.Caller != e164 || cells.Verdict != "Reject" {
-		t.Errorf("row shows caller %q, decision %q; want %s, Reject", cells.Caller, cells.Verdict, e164)
+	// Japanese office habit: the national format, E.164 on hover.
+	if cells.Caller != "03-8765-0001" || cells.Hover != e164 || cells.Verdict != "Reject" {
+		t.Errorf("row shows caller %q (hover %q), decision %q; want 03-8765-0001 (hover %s), Reject", cells.Caller, cells.Hover, cells.Verdict, e164)
 	}
 	if cells.Name != evilName || cells.Scripts != 0 || b.dialogs() != 0 {
 		t.Errorf("the caller's name was not rendered as text: cell %q, %d elements made from it, %d dialogs", cells.Name, cells.Scripts, b.dialogs())

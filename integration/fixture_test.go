@@ -61,6 +61,10 @@ log:
 calls:
   deadline: 90s
   shutdown_grace: 10s
+callbacks:
+  # Short, so that japan_test.go can see the window close
+  # (emergencyWindow).
+  emergency_window: 30s
 notify:
   # The receiver of notify_test.go.
   webhook:

@@ -24,6 +24,10 @@ type Policy struct {
 	// CallbackWindow is how long a number the business dialled may call
 	// back unscreened (ExpectCallback); 0 disables expected callbacks.
 	CallbackWindow time.Duration
+	// EmergencyWindow is how long after an outbound call to an emergency
+	// number every inbound call of its profile rings unscreened
+	// (EmergencyCallback); 0 disables it.
+	EmergencyWindow time.Duration
 }
 
 // Engine evaluates calls. It is safe for concurrent use; the only state it
@@ -35,6 +39,7 @@ type Engine struct {
 	velocity   *Velocity
 	indicators []Indicator
 	profiles   map[string]*profileState
+	emergency  emergencyCalls
 }
 
 // profileState is a profile with what the engine derives from it once.
@@ -170,6 +175,7 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	if now.IsZero() {
 		now = time.Now()
 	}
+	base := e.profileFor(profile, f.Called)
 	p, closed := e.profileAt(profile, f.Called, now)
 	c := Call{
 		Facts:    f,
@@ -185,7 +191,8 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	}
 	c.From, _ = ParseSIPAddress(f.From)
 	c.PAI, _ = ParseSIPAddress(f.PAI)
-	c.Presence = ClassifyPresence(f, c.From, c.Trunk)
+	var presenceWhy string
+	c.Presence, presenceWhy = PresenceOf(f, c.From, c.Trunk)
 	c.Called = e.numbers.Classify(f.Called, p.Country)
 	if c.Presence == Presented || c.Presence == Garbage {
 		number := f.Number
@@ -193,7 +200,8 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 			// CALLERID(num) was not set but the From header carries one.
 			number = c.From.User
 		}
-		c.Caller = e.numbers.Classify(number, p.Country)
+		// A leaked 186 ("show my number") prefix is not part of it.
+		c.Caller = e.numbers.Classify(StripShowPrefix(number), p.Country)
 	} else {
 		c.Caller = Number{Raw: f.Number, Type: TypeUnknown}
 	}
@@ -235,6 +243,8 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		throttled = throttled || ind.Name == IndicatorThrottled
 	}
 
+	emergency, emergencyOpen := e.emergency.active(base.Name, now)
+
 	var allow Entry
 	allowed := false
 	if numbered && c.Caller.E164 != "" {
@@ -245,6 +255,13 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	case scanner:
 		v.Action = p.Scanner
 		v.Reason = "scanner signals from an untrusted source"
+	case emergencyOpen:
+		// The police or ambulance may call back from any number: ring,
+		// whatever the call presents. Only SIP scanners, which are not
+		// calls from the telephone network, are still turned away.
+		v.Action = Ring
+		v.Override = OverrideEmergencyCallback
+		v.Reason = OverrideEmergencyCallback + ": " + emergency.String()
 	case allowed:
 		v.Action = Ring
 		v.Override = allowSource(allow)
@@ -268,13 +285,13 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		}
 	case c.Presence == Withheld:
 		v.Action = p.Withheld
-		v.Reason = "number withheld"
+		v.Reason = "number withheld" + whyText(presenceWhy)
 	case c.Presence == Payphone:
 		v.Action = p.Payphone
-		v.Reason = "payphone"
+		v.Reason = "payphone" + whyText(presenceWhy)
 	case c.Presence == Unavailable:
 		v.Action = p.Unavailable
-		v.Reason = "number unavailable"
+		v.Reason = "number unavailable (out of area or international)" + whyText(presenceWhy)
 	default:
 		v.Action = p.Thresholds.action(v.Score)
 		v.Reason = scoreReason(v.Score, v.Findings)
@@ -297,6 +314,14 @@ func (t Thresholds) action(score int) Action {
 		return Challenge
 	}
 	return Ring
+}
+
+// whyText appends the signal that decided a presence class to a reason.
+func whyText(why string) string {
+	if why == "" {
+		return ""
+	}
+	return ": " + why
 }
 
 func allowSource(e Entry) string {

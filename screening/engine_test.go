@@ -169,6 +169,10 @@ func TestNewEngineRejectsBadPolicy(t *testing.T) {
 		{"unknown weight", func(p *Policy) { p.Profiles["default"].Weights = map[string]int{"no-such": 5} }, "profiles.default.weights.no-such"},
 		{"bad own number", func(p *Policy) { p.Profiles["default"].OwnNumbers = []string{"abc"} }, "profiles.default.own_numbers"},
 		{"payphone rejected", func(p *Policy) { p.Profiles["default"].Payphone = Reject }, "profiles.default.payphone"},
+		{"payphone number request", func(p *Policy) { p.Profiles["default"].Payphone = NumberRequest }, "profiles.default.payphone"},
+		{"unavailable number request", func(p *Policy) { p.Profiles["default"].Unavailable = NumberRequest }, "profiles.default.unavailable"},
+		{"unavailable rejected", func(p *Policy) { p.Profiles["default"].Unavailable = Reject }, "profiles.default.unavailable"},
+		{"unavailable dropped", func(p *Policy) { p.Profiles["default"].Unavailable = Drop }, "profiles.default.unavailable"},
 		{"thresholds out of order", func(p *Policy) { p.Profiles["default"].Thresholds.Voicemail = 10 }, "profiles.default.thresholds.voicemail"},
 		{"bad trunk address", func(p *Policy) { p.Trunks["provider"].Addresses = []string{"not-an-ip"} }, "trunks.provider.addresses"},
 	}

@@ -15,6 +15,7 @@ import (
 //	hours:
 //	  timezone: Asia/Tokyo
 //	  open: ["mon-fri 09:00-18:00", "sat 10:00-13:00"]
+//	  closed_on: [jp-holidays, "12-29..01-03"]
 //	  closed_profile: after-hours
 type Hours struct {
 	// Timezone is an IANA zone name ("Asia/Tokyo") the hours are read in.
@@ -23,19 +24,26 @@ type Hours struct {
 	// "daily") and a time range ("09:00-18:00"; "22:00-06:00" runs past
 	// midnight into the next day; "24:00" is the end of a day).
 	Open []string `mapstructure:"open" json:"open,omitempty"`
+	// ClosedOn lists whole days the business is closed whatever Open
+	// says (see closed.go): "jp-holidays" (Japan's public holidays with
+	// substitute and in-between holidays), a day of every year "MM-DD" or
+	// a range of them "12-29..01-03" (年末年始), a date "2026-08-13" or a
+	// range of dates "2026-08-13..2026-08-16".
+	ClosedOn []string `mapstructure:"closed_on" json:"closed_on,omitempty"`
 	// ClosedProfile is the profile calls get outside the hours.
 	ClosedProfile string `mapstructure:"closed_profile" json:"closed_profile,omitempty"`
 }
 
 // IsZero reports whether no hours are configured.
 func (h Hours) IsZero() bool {
-	return h.Timezone == "" && len(h.Open) == 0 && h.ClosedProfile == ""
+	return h.Timezone == "" && len(h.Open) == 0 && len(h.ClosedOn) == 0 && h.ClosedProfile == ""
 }
 
 // schedule is parsed Hours.
 type schedule struct {
-	loc   *time.Location
-	spans []span
+	loc    *time.Location
+	spans  []span
+	closed []closedRule
 }
 
 // span is one opening span: the days it starts on and its minutes of the
@@ -75,6 +83,14 @@ func (h Hours) parse(key string) (*schedule, error) {
 			continue
 		}
 		s.spans = append(s.spans, sp)
+	}
+	for i, c := range h.ClosedOn {
+		r, err := parseClosedRule(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.closed_on[%d]: %q: %w", key, i, c, err))
+			continue
+		}
+		s.closed = append(s.closed, r)
 	}
 	if h.ClosedProfile == "" {
 		errs = append(errs, fmt.Errorf("%s.closed_profile: required when hours are set", key))
@@ -155,6 +171,9 @@ func parseClock(s string, end bool) (int, error) {
 // open reports whether t falls in one of the spans.
 func (s *schedule) open(t time.Time) bool {
 	t = t.In(s.loc)
+	if _, closed := s.closedDay(t); closed {
+		return false
+	}
 	day := t.Weekday()
 	min := t.Hour()*60 + t.Minute()
 	yesterday := (day + 6) % 7
@@ -175,5 +194,8 @@ func (s *schedule) open(t time.Time) bool {
 
 // closedText explains why a call at t is outside the hours of profile.
 func (s *schedule) closedText(profile string, t time.Time) string {
+	if why, closed := s.closedDay(t.In(s.loc)); closed {
+		return fmt.Sprintf("%s is closed on %s (%s)", profile, t.In(s.loc).Format("Mon 2006-01-02"), why)
+	}
 	return fmt.Sprintf("outside the hours of %s (%s)", profile, t.In(s.loc).Format("Mon 15:04 MST"))
 }

@@ -133,3 +133,83 @@ func TestEngineHours(t *testing.T) {
 		t.Errorf("NewEngine with a missing closed profile: %v", err)
 	}
 }
+
+func TestHoursClosedOnParse(t *testing.T) {
+	base := Hours{Timezone: "Asia/Tokyo", Open: []string{"mon-fri 09:00-18:00"}, ClosedProfile: "x"}
+	tests := []struct {
+		closed []string
+		err    string
+	}{
+		{[]string{"jp-holidays", "12-29..01-03", "08-13", "2026-08-13..2026-08-16", "2027-01-04"}, ""},
+		{[]string{"JP-Holidays"}, ""},
+		{[]string{"us-holidays"}, `closed_on[0]: "us-holidays": "us-holidays": want jp-holidays`},
+		{[]string{"12-32"}, `closed_on[0]: "12-32"`},
+		{[]string{"2026-08-16..2026-08-13"}, "ends before it starts"},
+		{[]string{"12-29..2027-01-03"}, "both ends"},
+		{[]string{"29-12"}, "want jp-holidays"},
+	}
+	for _, tt := range tests {
+		h := base
+		h.ClosedOn = tt.closed
+		_, err := h.parse("hours")
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%q: unexpected error: %v", tt.closed, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q: error %v, want one containing %q", tt.closed, err, tt.err)
+		}
+	}
+}
+
+// TestHoursClosedOn: Japan's holidays, substitute holidays and the
+// in-between holiday, a year-end closure across the new year, and dates.
+func TestHoursClosedOn(t *testing.T) {
+	s, err := Hours{
+		Timezone:      "Asia/Tokyo",
+		Open:          []string{"daily 09:00-18:00"},
+		ClosedOn:      []string{"jp-holidays", "12-29..01-03", "2026-08-13..2026-08-14"},
+		ClosedProfile: "after-hours",
+	}.parse("hours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jst, _ := time.LoadLocation("Asia/Tokyo")
+	at := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 10, 0, 0, 0, jst) }
+	tests := []struct {
+		at   time.Time
+		open bool
+		why  string
+	}{
+		{at(2026, 11, 23), false, "Labor Thanksgiving Day"},
+		{at(2026, 11, 24), true, ""},
+		{at(2026, 5, 3), false, "Constitution Memorial Day"}, // a Sunday
+		{at(2026, 5, 6), false, "substitute holiday"},        // 振替休日 for 5-3
+		{at(2026, 5, 7), true, ""},
+		{at(2026, 9, 22), false, "between Respect for the Aged Day"}, // 国民の休日
+		{at(2026, 12, 28), true, ""},
+		{at(2026, 12, 29), false, "closed_on 12-29..01-03"},
+		{at(2027, 1, 3), false, "12-29..01-03"},
+		{at(2027, 1, 4), true, ""},
+		{at(2026, 8, 13), false, "2026-08-13..2026-08-14"},
+		{at(2027, 8, 13), true, ""},
+		// Midnight in Tokyo is the previous day in UTC: the local day counts.
+		{time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC), false, "Labor Thanksgiving Day"},
+		{time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC), true, ""},
+	}
+	for _, tt := range tests {
+		why, closed := s.closedDay(tt.at.In(jst))
+		if got := s.open(tt.at); got != tt.open {
+			t.Errorf("open(%s) = %v, want %v (%s)", tt.at, got, tt.open, why)
+		}
+		if !tt.open && (!closed || !strings.Contains(why, tt.why)) {
+			t.Errorf("closedDay(%s) = %q, %v; want %q", tt.at, why, closed, tt.why)
+		}
+	}
+	day, why, ok := s.nextClosed(time.Date(2026, 11, 24, 12, 0, 0, 0, jst))
+	if !ok || day.Format(time.DateOnly) != "2026-12-29" || !strings.Contains(why, "12-29..01-03") {
+		t.Errorf("nextClosed after 2026-11-24 = %s %q %v, want 2026-12-29", day, why, ok)
+	}
+	if got := s.closedText("office", at(2026, 5, 6)); got != "office is closed on Wed 2026-05-06 (Constitution Memorial Day, substitute holiday)" {
+		t.Errorf("closedText = %q", got)
+	}
+}

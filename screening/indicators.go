@@ -22,6 +22,8 @@ func DefaultIndicators(scannerAgents []string) []Indicator {
 		{Name: "own-number", Weight: 70, Doc: "the caller presents the called number or one of the business's own numbers", Check: checkOwnNumber},
 		{Name: "neighbour-number", Weight: 25, Doc: "the caller shares the leading digits of the called or an own number (neighbour spoofing)", Check: checkNeighbourNumber},
 		{Name: "inbound-only", Weight: 60, Doc: "toll-free numbers and numbers on the do-not-originate list only receive calls", Check: checkInboundOnly},
+		{Name: "domestic-service-number", Weight: 5, Doc: "the business's own country's toll-free, shared-cost or UAN number, presented by its trusted carrier (only the holder can present one)", Check: checkDomesticServiceNumber},
+		{Name: "impossible-caller", Weight: 60, Doc: "an emergency or service short code (110, 119, 911, 112) or a number too short for any subscriber: no calling party has it", Check: checkImpossibleCaller},
 		{Name: "premium-or-shared", Weight: 40, Doc: "premium-rate, shared-cost and UAN numbers (0570) do not place ordinary calls", Check: checkPremiumOrShared},
 		{Name: "international", Weight: 20, Doc: "a domestic business gets a call from another country", Check: checkInternational},
 		{Name: "brand-impersonation", Weight: 50, Doc: "an international or invalid number shows a domestic brand or authority as its name", Check: checkBrandImpersonation},

@@ -88,14 +88,55 @@ func checkNeighbourNumber(c *Call) (string, bool) {
 	return "", false
 }
 
+// homeServiceNumber reports a toll-free, shared-cost or UAN number of the
+// profile's own country presented on a trusted trunk (the business's own
+// carrier). Carriers let only a number's holder present it (NTT's
+// 特定番号通知 in Japan; RespOrg-controlled toll-free numbers in North
+// America), and banks, card companies and clinics' call centres do, so
+// such a caller is judged by the other indicators, not by its type.
+func homeServiceNumber(c *Call) bool {
+	home := profileCountryCode(c)
+	if !presented(c) || !c.Trusted || home == 0 || c.Caller.CountryCode != home {
+		return false
+	}
+	switch c.Caller.Type {
+	case TypeTollFree, TypeSharedCost, TypeUAN:
+		return true
+	}
+	return false
+}
+
+// checkDomesticServiceNumber explains, with a low weight, why a home
+// country's toll-free, shared-cost or UAN caller did not score as one.
+func checkDomesticServiceNumber(c *Call) (string, bool) {
+	if !homeServiceNumber(c) {
+		return "", false
+	}
+	return fmt.Sprintf("%s is a %s %s number presented by the trusted carrier; in %s only the number's holder can present it (banks and call centres do)", callerText(c.Caller), regionText(c.Caller), typeText(c.Caller.Type), c.Profile.Country), true
+}
+
+// typeText names a service number type for evidence.
+func typeText(t NumberType) string {
+	switch t {
+	case TypeTollFree:
+		return "toll-free"
+	case TypeSharedCost:
+		return "shared-cost"
+	case TypeUAN:
+		return "UAN"
+	}
+	return string(t)
+}
+
 // checkInboundOnly fires for toll-free callers and numbers on the
-// do-not-originate list.
+// do-not-originate list. The business's own country's toll-free numbers
+// presented by its trusted carrier are domestic-service-number's.
 func checkInboundOnly(c *Call) (string, bool) {
 	n := c.Caller
 	if !presented(c) {
 		return "", false
 	}
-	if n.Type == TypeTollFree {
+	if n.Type == TypeTollFree && !homeServiceNumber(c) {
 		return fmt.Sprintf("%s is a %s toll-free number; toll-free numbers only receive calls", callerText(n), regionText(n)), true
 	}
 	if n.E164 == "" {
@@ -108,10 +149,12 @@ func checkInboundOnly(c *Call) (string, bool) {
 	return fmt.Sprintf("%s is on the do-not-originate list%s; such numbers only receive calls", n.E164, entryText(e, n.E164)), true
 }
 
-// checkPremiumOrShared fires for premium-rate, shared-cost and UAN callers.
+// checkPremiumOrShared fires for premium-rate, shared-cost and UAN callers;
+// the business's own country's shared-cost and UAN numbers presented by its
+// trusted carrier are domestic-service-number's.
 func checkPremiumOrShared(c *Call) (string, bool) {
 	n := c.Caller
-	if !presented(c) {
+	if !presented(c) || homeServiceNumber(c) {
 		return "", false
 	}
 	var what string

@@ -70,6 +70,9 @@ func testLists(t *testing.T, entries ...Entry) *Lists {
 	return NewLists(b.Build())
 }
 
+// usProfile makes a profile a US business's.
+func usProfile(p *Profile) { p.Country = "US" }
+
 func TestIndicators(t *testing.T) {
 	nb := NewNumbering(1000)
 	blocked := []Entry{
@@ -127,11 +130,57 @@ func TestIndicators(t *testing.T) {
 			{name: "do-not-originate", facts: caller("0312340000"), fire: true, evidence: "do-not-originate list"},
 			{name: "landline", facts: caller("0312340001")},
 			{name: "US mobile", facts: caller("+12025550123")},
+			{name: "JP 0120 from the trusted carrier", trusted: true, facts: caller("0120444444")},
+			{name: "JP 0800 from the trusted carrier", trusted: true, facts: caller("08001234567")},
+			{name: "US toll-free to a JP shop, trusted", trusted: true, facts: caller("+18775550100"), fire: true, evidence: "US toll-free"},
+			{name: "+800 UIFN to a JP shop, trusted", trusted: true, facts: caller("+80012345678"), fire: true, evidence: "toll-free"},
+			{name: "US toll-free to a US shop, trusted", trusted: true, facts: caller("+18775550100"), profile: usProfile},
+			{name: "US toll-free to a US shop, untrusted", facts: caller("+18775550100"), profile: usProfile, fire: true},
+			{name: "JP 0120 to a US shop, trusted", trusted: true, facts: caller("+81120444444"), profile: usProfile, fire: true},
+			{name: "do-not-originate still fires when trusted", trusted: true, facts: caller("0312340000"), fire: true, evidence: "do-not-originate list"},
 		},
 		"premium-or-shared": {
 			{name: "navi dial", facts: caller("0570123456"), fire: true, evidence: "+81570123456 is a JP UAN"},
 			{name: "premium", facts: caller("0990123456"), fire: true, evidence: "premium-rate"},
 			{name: "mobile", facts: caller("09012345678")},
+			{name: "navi dial from the trusted carrier", trusted: true, facts: caller("0570123456")},
+			{name: "premium from the trusted carrier", trusted: true, facts: caller("0990123456"), fire: true, evidence: "premium-rate"},
+		},
+		"domestic-service-number": {
+			{name: "JP 0120 from the trusted carrier", trusted: true, facts: caller("0120444444"), fire: true, evidence: "+81120444444 is a JP toll-free number presented by the trusted carrier"},
+			{name: "JP 0800", trusted: true, facts: caller("08001234567"), fire: true, evidence: "toll-free"},
+			{name: "JP 0570", trusted: true, facts: caller("0570123456"), fire: true, evidence: "JP UAN"},
+			{name: "JP 0120 untrusted", facts: caller("0120444444")},
+			{name: "US toll-free to a JP shop", trusted: true, facts: caller("+18775550100")},
+			{name: "US toll-free to a US shop", trusted: true, facts: caller("+18775550100"), profile: usProfile, fire: true, evidence: "US toll-free"},
+			{name: "premium is not", trusted: true, facts: caller("0990123456")},
+			{name: "landline is not", trusted: true, facts: caller("0312340001")},
+		},
+		"impossible-caller": {
+			{name: "110 from the trusted carrier", trusted: true, facts: caller("110"), fire: true, evidence: "110 is the police emergency number; it never places calls"},
+			{name: "110 untrusted", facts: caller("110"), fire: true, evidence: "police"},
+			{name: "118", trusted: true, facts: caller("118"), fire: true, evidence: "118 is the Japan Coast Guard emergency number"},
+			{name: "119", trusted: true, facts: caller("119"), fire: true, evidence: "119 is the fire and ambulance emergency number"},
+			{name: "171", trusted: true, facts: caller("171"), fire: true, evidence: "disaster message dial"},
+			{name: "177", trusted: true, facts: caller("177"), fire: true, evidence: "weather forecast"},
+			{name: "188", trusted: true, facts: caller("188"), fire: true, evidence: "consumer hotline"},
+			{name: "189", trusted: true, facts: caller("189"), fire: true, evidence: "child-abuse hotline"},
+			{name: "104", trusted: true, facts: caller("104"), fire: true, evidence: "directory enquiries, a service code"},
+			{name: "117", trusted: true, facts: caller("117"), fire: true, evidence: "speaking clock"},
+			{name: "112 in JP", trusted: true, facts: caller("112"), fire: true, evidence: "112 is the European and GSM emergency number"},
+			{name: "911 in JP", trusted: true, facts: caller("911"), fire: true, evidence: "911 is the North American emergency number"},
+			{name: "911 in the US", trusted: true, facts: caller("911"), profile: usProfile, fire: true, evidence: "911 is the emergency number"},
+			{name: "411 in the US", trusted: true, facts: caller("411"), profile: usProfile, fire: true, evidence: "directory enquiries"},
+			{name: "112 in the US", trusted: true, facts: caller("112"), profile: usProfile, fire: true, evidence: "112"},
+			{name: "4 digits from the trusted carrier", trusted: true, facts: caller("1234"), fire: true, evidence: "1234 has 4 digits, shorter than any subscriber number in JP"},
+			{name: "3 digits", trusted: true, facts: caller("555"), fire: true, evidence: "3 digits"},
+			{name: "5 digits", trusted: true, facts: caller("12345"), fire: true, evidence: "5 digits"},
+			{name: "100 untrusted", facts: caller("100"), fire: true},
+			{name: "Tokyo landline", trusted: true, facts: caller("0312345678")},
+			{name: "police station landline", trusted: true, facts: caller("0335810110")},
+			{name: "international", trusted: true, facts: caller("+12025550123")},
+			{name: "+110 is not a short code", trusted: true, facts: caller("+110")},
+			{name: "withheld", trusted: true, facts: Facts{Number: "anonymous", From: `<sip:anonymous@anonymous.invalid>`}},
 		},
 		"international": {
 			{name: "US mobile", facts: caller("+12025550123"), fire: true, evidence: "+12025550123 is from US (+1); this business expects callers from JP"},
@@ -260,8 +309,12 @@ func TestIndicatorScenarios(t *testing.T) {
 		{"Tokyo landline via the provider", Facts{Number: "0398765432", Name: "ヤマダ", From: `"ヤマダ" <sip:0398765432@ntt.example>`, UserAgent: "NTT-NGN"}, true, nil},
 		{"US mobile", Facts{Number: "+12025550123", From: `<sip:+12025550123@ntt.example>`}, true, []string{"international"}},
 		{"US toll-free to a Japanese shop", Facts{Number: "+18775550100", From: `<sip:+18775550100@ntt.example>`}, true, []string{"inbound-only", "international"}},
-		{"SIPVicious on the public address", Facts{Number: "100", From: `"100" <sip:100@203.0.113.66>`, UserAgent: "friendly-scanner", Source: "203.0.113.66:5060"}, false, []string{"extension-like", "scanner-agent"}},
-		{"1000 from an unknown PBX", Facts{Number: "1000", From: `<sip:1000@203.0.113.67>`, UserAgent: "Asterisk PBX 18.2.0"}, false, []string{"extension-like"}},
+		{"SIPVicious on the public address", Facts{Number: "100", From: `"100" <sip:100@203.0.113.66>`, UserAgent: "friendly-scanner", Source: "203.0.113.66:5060"}, false, []string{"impossible-caller", "extension-like", "scanner-agent"}},
+		{"1000 from an unknown PBX", Facts{Number: "1000", From: `<sip:1000@203.0.113.67>`, UserAgent: "Asterisk PBX 18.2.0"}, false, []string{"impossible-caller", "extension-like"}},
+		{"110 from the provider", Facts{Number: "110", Name: "警察", From: `"警察" <sip:110@ntt.example>`}, true, []string{"impossible-caller"}},
+		{"4-digit caller from the provider", Facts{Number: "1234", From: `<sip:1234@ntt.example>`}, true, []string{"impossible-caller"}},
+		{"bank's 0120 from the provider", Facts{Number: "0120444444", Name: "ミツビシ", From: `<sip:0120444444@ntt.example>`}, true, []string{"domestic-service-number"}},
+		{"0120 from elsewhere", Facts{Number: "0120444444", From: `<sip:0120444444@x>`}, false, []string{"inbound-only"}},
 		{"the business's own number", Facts{Number: "0312345678", From: `<sip:0312345678@ntt.example>`}, true, []string{"own-number"}},
 		{"060 mobile", Facts{Number: "06012345678", From: `<sip:06012345678@ntt.example>`}, true, nil},
 		{"050 IP phone", Facts{Number: "05012345678", From: `<sip:05012345678@ntt.example>`}, true, nil},
@@ -307,8 +360,8 @@ func TestDefaultIndicatorsShape(t *testing.T) {
 			t.Errorf("%s fired on an empty call", ind.Name)
 		}
 	}
-	if len(seen) != 19 {
-		t.Errorf("%d indicators, want 19", len(seen))
+	if len(seen) != 21 {
+		t.Errorf("%d indicators, want 21", len(seen))
 	}
 }
 

@@ -316,3 +316,24 @@ func isASCIIDigits(s string) bool {
 	}
 	return true
 }
+
+// NationalFormat writes an E.164 number the way people in country (an ISO
+// region such as "JP") write it: the national form with the country's
+// grouping ("+81355550000" in JP is "03-5555-0000") when the number is
+// that country's, and e164 unchanged otherwise (a foreign number, a
+// prefix, anything that does not parse).
+func NationalFormat(e164, country string) string {
+	if _, ok := e164Key(e164); !ok || country == "" {
+		return e164
+	}
+	pn, err := phonenumbers.Parse(e164, "")
+	if err != nil || !phonenumbers.IsValidNumberForRegion(pn, strings.ToUpper(country)) {
+		if err == nil && int(pn.GetCountryCode()) == phonenumbers.GetCountryCodeForRegion(strings.ToUpper(country)) {
+			// The home country's number that the metadata does not know
+			// (060 mobiles): at least drop the country code.
+			return phonenumbers.Format(pn, phonenumbers.NATIONAL)
+		}
+		return e164
+	}
+	return phonenumbers.Format(pn, phonenumbers.NATIONAL)
+}

@@ -170,3 +170,24 @@ func BenchmarkClassify(b *testing.B) {
 		})
 	})
 }
+
+func TestNationalFormat(t *testing.T) {
+	tests := []struct{ in, country, want string }{
+		{"+81355550000", "JP", "03-5555-0000"},
+		{"+819012345678", "JP", "090-1234-5678"},
+		{"+81120444444", "JP", "0120-444-444"},
+		{"+81570001234", "JP", "0570-001-234"},
+		{"+81612345678", "JP", "06-1234-5678"},
+		{"+12025550123", "JP", "+12025550123"},
+		{"+12025550123", "US", "(202) 555-0123"},
+		{"+81355550000", "US", "+81355550000"},
+		{"+8190*", "JP", "+8190*"},
+		{"anonymous", "JP", "anonymous"},
+		{"+81355550000", "", "+81355550000"},
+	}
+	for _, tt := range tests {
+		if got := NationalFormat(tt.in, tt.country); got != tt.want {
+			t.Errorf("NationalFormat(%q, %q) = %q, want %q", tt.in, tt.country, got, tt.want)
+		}
+	}
+}

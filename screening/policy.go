@@ -60,12 +60,16 @@ type Profile struct {
 // DefaultProfile returns the profile every configured profile starts from.
 func DefaultProfile(name string) Profile {
 	return Profile{
-		Name:        name,
-		Country:     "JP",
-		Domestic:    true,
-		Thresholds:  Thresholds{Challenge: 30, Voicemail: 60, Reject: 90},
-		Withheld:    NumberRequest,
-		Payphone:    Ring,
+		Name:       name,
+		Country:    "JP",
+		Domestic:   true,
+		Thresholds: Thresholds{Challenge: 30, Voicemail: 60, Reject: 90},
+		Withheld:   NumberRequest,
+		Payphone:   Ring,
+		// Unavailable (表示圏外) callers cannot show a number, but in Japan
+		// most phone fraud now comes from abroad, and an international
+		// call often arrives this way: a person passes the challenge, a
+		// recorded robocall does not. Never voicemail only.
 		Unavailable: Challenge,
 		Scanner:     Drop,
 		Throttled:   Voicemail,
@@ -107,6 +111,9 @@ func (p *Profile) Validate() error {
 	}
 	if p.Payphone == Reject || p.Payphone == Drop || p.Payphone == NumberRequest {
 		errs = append(errs, fmt.Errorf("%s: payphones cannot show a number and must not be turned away; use ring, challenge or voicemail", key("payphone")))
+	}
+	if p.Unavailable == Reject || p.Unavailable == Drop || p.Unavailable == NumberRequest {
+		errs = append(errs, fmt.Errorf("%s: out-of-area and international callers (表示圏外) cannot show a number and must not be asked to or turned away; use ring, challenge or voicemail", key("unavailable")))
 	}
 	if p.Throttled != Voicemail && p.Throttled != Reject {
 		errs = append(errs, fmt.Errorf("%s: %q is not voicemail or reject (an attested throttled number is not challenged again)", key("throttled"), p.Throttled))

@@ -1,6 +1,9 @@
 package screening
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestClassifyPresence(t *testing.T) {
 	ntt := &Trunk{Name: "ntt", Presence: map[string]Presence{
@@ -54,6 +57,41 @@ func TestClassifyPresence(t *testing.T) {
 		{"trunk number form wins over numeric", Facts{Number: "0000"}, ntt, Unavailable},
 		{"trunk no match falls through", Facts{Number: "0312345678"}, ntt, Presented},
 
+		// The four 3GPP/TTC "cause of no CLI" display names on an
+		// anonymous From, in every case and as prefixes.
+		{"3GPP Anonymous", Facts{Number: "anonymous", From: `"Anonymous" <sip:anonymous@anonymous.invalid>`}, nil, Withheld},
+		{"3GPP anonymous lower", Facts{Number: "anonymous", From: `"anonymous" <sip:anonymous@anonymous.invalid>`}, nil, Withheld},
+		{"3GPP Coin line/payphone", Facts{Number: "anonymous", From: `"Coin line/payphone" <sip:anonymous@anonymous.invalid>`}, nil, Payphone},
+		{"3GPP coin line/payphone lower", Facts{Number: "anonymous", From: `"coin line/payphone" <sip:anonymous@anonymous.invalid>`}, nil, Payphone},
+		{"3GPP Coin Line/Payphone title", Facts{Number: "anonymous", Privacy: "id", From: `"Coin Line/Payphone" <sip:anonymous@anonymous.invalid>`}, nil, Payphone},
+		{"3GPP Interaction with other service", Facts{Number: "anonymous", From: `"Interaction with other service" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"3GPP interaction lower", Facts{Number: "anonymous", From: `"interaction with other service" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"3GPP Interaction With Other Service title", Facts{Number: "anonymous", Privacy: "id", From: `"Interaction With Other Service" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"3GPP Unavailable", Facts{Number: "anonymous", From: `"Unavailable" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"3GPP unavailable lower", Facts{Number: "anonymous", From: `"unavailable" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"3GPP UNAVAILABLE upper with Privacy", Facts{Number: "anonymous", Privacy: "id", From: `"UNAVAILABLE" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"prefix: Unavailable with a suffix", Facts{Number: "anonymous", From: `"Unavailable (international)" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"prefix: Coin line alone", Facts{From: `"Coin line" <sip:anonymous@anonymous.invalid>`}, nil, Payphone},
+		{"prefix needs a word boundary", Facts{From: `"Coinbase" <sip:anonymous@anonymous.invalid>`}, nil, Withheld},
+		{"display reason in CALLERID(name)", Facts{Number: "", Name: "Interaction with other service"}, nil, Unavailable},
+		{"非通知 display", Facts{Number: "anonymous", From: `"非通知" <sip:anonymous@anonymous.invalid>`}, nil, Withheld},
+		{"ヒツウチ display", Facts{Number: "", Name: "ヒツウチ"}, nil, Withheld},
+		{"公衆電話 display", Facts{Number: "anonymous", From: `"公衆電話" <sip:anonymous@anonymous.invalid>`}, nil, Payphone},
+		{"ｺｳｼｭｳﾃﾞﾝﾜ display", Facts{Number: "", Name: "ｺｳｼｭｳﾃﾞﾝﾜ"}, nil, Payphone},
+		{"表示圏外 display with a suffix", Facts{Number: "anonymous", From: `"表示圏外(国際)" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable},
+		{"Out of area display", Facts{Number: "", Name: "Out of Area"}, nil, Unavailable},
+		{"display reason ignored when a number is shown", Facts{Number: "0312345678", From: `"Unavailable" <sip:0312345678@ntt.example>`}, nil, Presented},
+
+		{"RPID privacy=full", Facts{Number: "0312345678", RPID: `"Taro" <sip:0312345678@gw;user=phone>;party=calling;privacy=full;screen=yes`}, nil, Withheld},
+		{"RPID privacy=uri", Facts{Number: "0312345678", RPID: `<sip:0312345678@gw>;privacy="URI"`}, nil, Withheld},
+		{"RPID privacy=name shows the number", Facts{Number: "0312345678", RPID: `<sip:0312345678@gw>;privacy=name`}, nil, Presented},
+		{"RPID privacy=off", Facts{Number: "0312345678", RPID: `<sip:0312345678@gw>;privacy=off;screen=no`}, nil, Presented},
+
+		{"leaked 184 prefix", Facts{Number: "1840312345678", From: `<sip:1840312345678@ntt>`}, nil, Withheld},
+		{"leaked 184 prefix mobile", Facts{From: `<sip:18409012345678@ntt>`}, nil, Withheld},
+		{"leaked 186 prefix is a number", Facts{Number: "1860312345678"}, nil, Presented},
+		{"NANP 1-845 is not a 184 prefix", Facts{Number: "18455551234"}, nil, Presented},
+
 		{"garbage", Facts{Number: "asdf", From: `<sip:asdf@198.51.100.7>`}, nil, Garbage},
 		{"email", Facts{Number: "support@outlook.com", From: `<sip:support%40outlook.com@198.51.100.7>`}, nil, Garbage},
 		{"star code", Facts{Number: "*67"}, nil, Garbage},
@@ -71,5 +109,53 @@ func TestClassifyPresence(t *testing.T) {
 func TestClassifyPresenceNilFacts(t *testing.T) {
 	if got := ClassifyPresence(nil, SIPAddress{}, nil); got != Withheld {
 		t.Errorf("ClassifyPresence(nil) = %s, want withheld", got)
+	}
+}
+
+func TestStripShowPrefix(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"1860312345678", "0312345678"},
+		{"18609012345678", "09012345678"},
+		{"186-03-1234-5678", "0312345678"},
+		{"1840312345678", "1840312345678"}, // withheld, not stripped
+		{"0312345678", "0312345678"},
+		{"18605551234", "18605551234"}, // too short for 186 + a national number
+		{"+1860312345678", "+1860312345678"},
+		{"18600312345678", "18600312345678"}, // 186 then an international access code
+	}
+	for _, tt := range tests {
+		if got := StripShowPrefix(tt.in); got != tt.want {
+			t.Errorf("StripShowPrefix(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestPresenceOfWhy: the verdict's reason names the signal that decided.
+func TestPresenceOfWhy(t *testing.T) {
+	ntt := &Trunk{Name: "ntt", Presence: map[string]Presence{"p": Withheld}}
+	tests := []struct {
+		facts Facts
+		trunk *Trunk
+		want  Presence
+		why   string
+	}{
+		{Facts{Number: "anonymous", From: `"Unavailable" <sip:anonymous@anonymous.invalid>`}, nil, Unavailable, `display name "Unavailable", the network's reason for no number`},
+		{Facts{Number: "anonymous", From: `"Coin line/payphone" <sip:anonymous@anonymous.invalid>`}, nil, Payphone, `display name "Coin line/payphone"`},
+		{Facts{Number: "anonymous", From: `"Anonymous" <sip:anonymous@anonymous.invalid>`}, nil, Withheld, `display name "Anonymous"`},
+		{Facts{Number: "anonymous", From: `<sip:anonymous@anonymous.invalid>`}, nil, Withheld, "From host anonymous.invalid"},
+		{Facts{Number: "0312345678", Privacy: "id"}, nil, Withheld, "Privacy: id"},
+		{Facts{Number: "0312345678", RPID: `<sip:0312345678@gw>;privacy=full`}, nil, Withheld, "Remote-Party-ID privacy"},
+		{Facts{Number: "1840312345678"}, nil, Withheld, "leaked 184"},
+		{Facts{Number: "P"}, ntt, Withheld, `trunk ntt maps "P" to withheld`},
+		{Facts{Number: "payphone"}, nil, Payphone, `caller ID "payphone"`},
+		{Facts{}, nil, Withheld, "no caller ID"},
+		{Facts{Number: "0312345678"}, nil, Presented, ""},
+	}
+	for _, tt := range tests {
+		from, _ := ParseSIPAddress(tt.facts.From)
+		p, why := PresenceOf(&tt.facts, from, tt.trunk)
+		if p != tt.want || !strings.Contains(why, tt.why) || (tt.why == "" && why != "") {
+			t.Errorf("PresenceOf(%+v) = %s, %q; want %s, %q", tt.facts, p, why, tt.want, tt.why)
+		}
 	}
 }

@@ -38,6 +38,11 @@ func ParseAction(s string) (Action, error) {
 	return "", fmt.Errorf("unknown action %q (want one of ring, challenge, voicemail, number-request, reject, drop)", s)
 }
 
+// OverrideEmergencyCallback is the Override of a call that rang because
+// the business dialled an emergency number within the emergency window
+// (Engine.EmergencyCallback); the Reason names that call.
+const OverrideEmergencyCallback = "emergency-callback"
+
 // Finding is one indicator that fired, with its weight and the evidence a
 // person can read.
 type Finding struct {
@@ -64,7 +69,7 @@ type Verdict struct {
 	Enforced Action `json:"enforced"`
 	Monitor  bool   `json:"monitor,omitempty"`
 	// Override names the allow entry or expected callback that made the
-	// call ring despite its findings.
+	// call ring despite its findings, or is OverrideEmergencyCallback.
 	Override string    `json:"override,omitempty"`
 	Findings []Finding `json:"findings,omitempty"`
 	// Reason is a one-line summary for logs and channel variables.
@@ -83,7 +88,11 @@ type Verdict struct {
 // because commas split dialplan application arguments.)
 func (v *Verdict) Reasons() string {
 	names := make([]string, 0, len(v.Findings)+1)
-	if v.Override != "" {
+	switch v.Override {
+	case "":
+	case OverrideEmergencyCallback:
+		names = append(names, OverrideEmergencyCallback)
+	default:
 		names = append(names, "allow")
 	}
 	for _, f := range v.Findings {

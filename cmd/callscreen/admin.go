@@ -20,9 +20,12 @@ func newAdmin(cfg *config.Config, rt *screener, logw *store.LogWriter, agiListen
 	var ariUp atomic.Bool
 	started := time.Now()
 	srv, err := admin.New(admin.Options{
-		Store:            rt.store,
-		Lists:            rt.lists,
-		Normalize:        rt.normalizer(),
+		Store:     rt.store,
+		Lists:     rt.lists,
+		Normalize: rt.normalizer(),
+		National: func(e164 string) string {
+			return screening.NationalFormat(e164, rt.engine.ProfileFor("", "").Country)
+		},
 		Username:         cfg.HTTP.Username,
 		Password:         cfg.HTTP.Password,
 		InsecurePassword: cfg.HTTP.InsecurePassword,

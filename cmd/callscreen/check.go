@@ -35,7 +35,9 @@ Examples:
   callscreen check --did 0399990000 +18775550100
   callscreen check --name "NTT サポート" +442071234567
   callscreen check --trunk public --source 198.51.100.7 --header 'User-Agent: friendly-scanner' 100
-  callscreen check --from-header '"Anonymous" <sip:anonymous@anonymous.invalid>' anonymous`,
+  callscreen check --from-header '"Anonymous" <sip:anonymous@anonymous.invalid>' anonymous
+  callscreen check --from-header '"Unavailable" <sip:anonymous@anonymous.invalid>' anonymous
+  callscreen check --trunk provider --source 203.0.113.10 0120444444   (as the carrier delivers it)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("check takes exactly one NUMBER (use \"\" for an empty caller ID), got %d arguments", len(args))}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/callscreen/callscreen/cmd/callscreen/internal/textenc"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -223,7 +224,7 @@ func newListsShow(g *globals) *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(entries)
 			}
-			printEntries(cmd.OutOrStdout(), entries)
+			printEntries(cmd.OutOrStdout(), entries, rt.engine.ProfileFor("", "").Country)
 			return nil
 		},
 	}
@@ -235,7 +236,10 @@ func newListsShow(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printEntries(w io.Writer, entries []screening.Entry) {
+// printEntries prints list entries as a table; numbers of country (the
+// default profile's) are written in its national format (03-5555-0000),
+// --json keeps E.164.
+func printEntries(w io.Writer, entries []screening.Entry, country string) {
 	if len(entries) == 0 {
 		fmt.Fprintln(w, "no entries")
 		return
@@ -251,7 +255,7 @@ func printEntries(w io.Writer, entries []screening.Entry) {
 		if !e.Created.IsZero() {
 			added = e.Created.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Kind, e.Number, e.Source, exp, added, safe(e.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Kind, screening.NationalFormat(e.Number, country), e.Source, exp, added, safe(e.Reason))
 	}
 	tw.Flush()
 }
@@ -264,9 +268,10 @@ func newListsImport(g *globals) *cobra.Command {
 		Long: `import reads one number per line, optionally followed by a reason and an
 expiry (CSV: number,reason,expires). Lines starting with # and blank lines
 are skipped. Numbers in national form are normalised with the default
-profile's country. If any line is bad, nothing is imported and every bad
-line is listed with its line number, unless --skip-bad is given. Use - for
-standard input.`,
+profile's country. The file may be UTF-8 or Shift_JIS (CP932, as Excel in
+Japan saves CSV); the encoding is detected and reported. If any line is
+bad, nothing is imported and every bad line is listed with its line
+number, unless --skip-bad is given. Use - for standard input.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, err := parseKind(args[0])
@@ -292,7 +297,8 @@ standard input.`,
 			}
 			defer rt.Close()
 			bar := newProgress(cmd.ErrOrStderr(), size)
-			rep, err := st.Import(cmd.Context(), kind, in, store.ImportOptions{
+			text := textenc.NewReader(in)
+			rep, err := st.Import(cmd.Context(), kind, text, store.ImportOptions{
 				Normalize: rt.normalizer(),
 				SkipBad:   skipBad,
 				Progress:  bar.update,
@@ -301,8 +307,8 @@ standard input.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d numbers into %s (%d new) from %d lines, %d skipped\n",
-				rep.Imported, kind, rep.Added, rep.Lines, rep.Skipped)
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d numbers into %s (%d new) from %d lines, %d skipped; read as %s\n",
+				rep.Imported, kind, rep.Added, rep.Lines, rep.Skipped, text.Encoding())
 			if rep.BadLines > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d bad lines left out:\n", rep.BadLines)
 				for _, b := range rep.Bad {

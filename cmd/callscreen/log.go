@@ -88,7 +88,7 @@ func newLog(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			printRecords(cmd.OutOrStdout(), recs)
+			printRecords(cmd.OutOrStdout(), recs, rt.engine)
 			return nil
 		},
 	}
@@ -116,7 +116,10 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q: want a duration (90m, 24h, 7d) or a date (2026-11-01)", s)
 }
 
-func printRecords(w io.Writer, recs []screening.Record) {
+// printRecords prints the call log as a table. Callers of a profile's own
+// country are written in its national format (03-5555-0000); --json keeps
+// E.164.
+func printRecords(w io.Writer, recs []screening.Record, eng *screening.Engine) {
 	if len(recs) == 0 {
 		fmt.Fprintln(w, "no calls")
 		return
@@ -132,6 +135,8 @@ func printRecords(w io.Writer, recs []screening.Record) {
 		caller := r.Verdict.Caller
 		if caller == "" {
 			caller = "(" + string(r.Verdict.Presence) + ")"
+		} else if eng != nil {
+			caller = screening.NationalFormat(caller, eng.ProfileFor(r.Verdict.Profile, "").Country)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
 			r.Time.Local().Format("01-02 15:04:05"), safe(cut(caller, 24)), safe(cut(r.Facts.Name, 20)),

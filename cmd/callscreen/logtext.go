@@ -35,6 +35,11 @@ func whyText(v *screening.Verdict) string {
 	}
 	var s string
 	switch {
+	case v.Override == screening.OverrideEmergencyCallback:
+		s = v.Reason
+		if len(names) > 0 {
+			s += "; fired: " + strings.Join(names, ", ")
+		}
 	case v.Override != "":
 		s = "allowed: " + v.Override
 		if len(names) > 0 {

@@ -11,7 +11,8 @@ import (
 )
 
 // printProfilesNow lists the profile each DID gets at now, opening hours
-// applied, and the profile every other DID gets.
+// applied, and the profile every other DID gets, then each profile's next
+// closed day.
 func printProfilesNow(w io.Writer, eng *screening.Engine, dids map[string]string, now time.Time) {
 	fmt.Fprintf(w, "\nProfiles at %s:\n", now.Format("Mon 2006-01-02 15:04 MST"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -39,4 +40,12 @@ func printProfilesNow(w io.Writer, eng *screening.Engine, dids map[string]string
 	}
 	row("(other DIDs)", "")
 	tw.Flush()
+	if days := eng.NextClosedDays(now); len(days) > 0 {
+		fmt.Fprintln(w, "\nNext closed day (hours.closed_on):")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, d := range days {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", d.Profile, d.Day.Format("Mon 2006-01-02"), d.Why)
+		}
+		tw.Flush()
+	}
 }

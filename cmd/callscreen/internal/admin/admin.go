@@ -44,6 +44,9 @@ type Options struct {
 	// into E.164 ("+81312345678"); it returns prefix patterns ("+4470*")
 	// unchanged. Nil accepts E.164 only.
 	Normalize func(string) (string, error)
+	// National writes an E.164 number in the business's national format
+	// ("+81355550000" -> "03-5555-0000") for the call log; nil shows E.164.
+	National func(string) string
 	// Username and Password are the dashboard's credentials (required; an
 	// empty password only with InsecurePassword).
 	Username, Password string

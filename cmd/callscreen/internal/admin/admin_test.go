@@ -80,6 +80,7 @@ func newTestServer(t *testing.T) *testServer {
 	lists := screening.NewLists(nil)
 	srv, err := New(Options{
 		Store: st, Lists: lists, Normalize: normalizeJP,
+		National: func(e164 string) string { return screening.NationalFormat(e164, "JP") },
 		Username: testUser, Password: testPass,
 		Location: tokyo, Now: c.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

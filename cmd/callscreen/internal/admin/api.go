@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callscreen/callscreen/cmd/callscreen/internal/textenc"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -100,6 +101,10 @@ type callsReply struct {
 	Offset int                `json:"offset"`
 	// More says that older calls match too (fetch with a larger offset).
 	More bool `json:"more"`
+	// National maps each caller's E.164 number to the business's national
+	// format ("03-5555-0000"), for numbers of its own country; the page
+	// shows that and keeps E.164 on hover.
+	National map[string]string `json:"national,omitempty"`
 }
 
 func (s *Server) calls(w http.ResponseWriter, r *http.Request, _ caller) {
@@ -121,6 +126,20 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, _ caller) {
 	}
 	if reply.Calls == nil {
 		reply.Calls = []screening.Record{}
+	}
+	if s.opts.National != nil {
+		for _, c := range reply.Calls {
+			n := c.Verdict.Caller
+			if n == "" || reply.National[n] != "" {
+				continue
+			}
+			if nat := s.opts.National(n); nat != n {
+				if reply.National == nil {
+					reply.National = map[string]string{}
+				}
+				reply.National[n] = nat
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, reply)
 }
@@ -489,6 +508,9 @@ type importReply struct {
 	Added    int64     `json:"added"`
 	BadLines int64     `json:"bad_lines"`
 	Bad      []badLine `json:"bad"`
+	// Encoding is the text encoding the file was read in: ASCII, UTF-8 or
+	// Shift_JIS (CP932), as Excel in Japan saves CSV.
+	Encoding string `json:"encoding,omitempty"`
 }
 
 type badLine struct {
@@ -521,9 +543,9 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 	// An upload of MaxImportBytes takes longer than the server's read
 	// timeout allows other requests; only this endpoint gets more.
 	extendDeadlines(w, transferTimeout)
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
+	body := textenc.NewReader(http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes))
 	rep, err := s.opts.Store.Import(r.Context(), k, body, store.ImportOptions{Normalize: s.opts.Normalize, SkipBad: skipBad})
-	reply := importReply{Lines: rep.Lines, Skipped: rep.Skipped, Imported: rep.Imported, Added: rep.Added, BadLines: rep.BadLines, Bad: []badLine{}}
+	reply := importReply{Lines: rep.Lines, Skipped: rep.Skipped, Imported: rep.Imported, Added: rep.Added, BadLines: rep.BadLines, Bad: []badLine{}, Encoding: body.Encoding()}
 	for _, b := range rep.Bad {
 		reply.Bad = append(reply.Bad, badLine{b.Line, b.Text, b.Reason})
 	}
@@ -547,7 +569,7 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 		s.internalError(w, r, err)
 		return
 	}
-	s.log.Info("admin: list imported", "user", c.user, "list", k, "imported", rep.Imported, "added", rep.Added, "bad_lines", rep.BadLines)
+	s.log.Info("admin: list imported", "user", c.user, "list", k, "imported", rep.Imported, "added", rep.Added, "bad_lines", rep.BadLines, "encoding", body.Encoding())
 	writeJSON(w, http.StatusOK, reply)
 }
 

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"golang.org/x/text/encoding/japanese"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,6 +65,23 @@ func TestCalls(t *testing.T) {
 	w := ts.do(t, req{method: "GET", path: "/api/calls?caller=%2B1999", basic: true})
 	if !strings.Contains(w.Body.String(), `"calls":[]`) {
 		t.Errorf("empty result = %s", w.Body)
+	}
+}
+
+// TestCallsNational: the call log names each domestic caller's national
+// format for the page (which keeps E.164 on hover); foreign callers have
+// none.
+func TestCallsNational(t *testing.T) {
+	ts := newTestServer(t)
+	ts.seedCalls(t)
+	_, r := callIDs(t, ts, "")
+	if got := r.National["+81312345678"]; got != "03-1234-5678" {
+		t.Errorf("national[+81312345678] = %q, want 03-1234-5678 (all: %v)", got, r.National)
+	}
+	for n := range r.National {
+		if !strings.HasPrefix(n, "+81") {
+			t.Errorf("national format given for the foreign number %s", n)
+		}
 	}
 }
 
@@ -341,6 +359,27 @@ func TestImportExport(t *testing.T) {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("export lacks %q:\n%s", want, w.Body)
 		}
+	}
+}
+
+// TestImportShiftJIS: a CSV saved by Excel in Japan (Shift_JIS, CP932)
+// imports with its Japanese reasons intact, and the reply names the
+// encoding.
+func TestImportShiftJIS(t *testing.T) {
+	ts := newTestServer(t)
+	csv, err := japanese.ShiftJIS.NewEncoder().String("number,reason\n03-1234-5678,髙橋クリニック（取引先）\n090-1234-5678,ヤマダ様\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ts.do(t, req{method: "POST", path: "/api/lists/allow/import", body: csv, contentType: "text/csv", basic: true})
+	var rep importReply
+	decode(t, w, &rep)
+	if w.Code != http.StatusOK || rep.Imported != 2 || rep.Encoding != "Shift_JIS (CP932)" {
+		t.Fatalf("import = %d %+v", w.Code, rep)
+	}
+	w = ts.do(t, req{method: "GET", path: "/api/lists/allow/export", basic: true})
+	if !strings.Contains(w.Body.String(), "+81312345678,髙橋クリニック（取引先）") {
+		t.Errorf("export lacks the decoded reason:\n%s", w.Body)
 	}
 }
 

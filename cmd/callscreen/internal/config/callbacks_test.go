@@ -23,6 +23,9 @@ func TestCallbackAndThrottleDefaults(t *testing.T) {
 		t.Errorf("profiles.default.throttled = %q, want voicemail", a)
 	}
 	p := cfg.Policy()
+	if p.EmergencyWindow != 24*time.Hour {
+		t.Errorf("policy: emergency window %v, want 24h", p.EmergencyWindow)
+	}
 	if p.CallbackWindow != 72*time.Hour || p.Throttle.Failures != 3 {
 		t.Errorf("policy: window %v throttle %+v", p.CallbackWindow, p.Throttle)
 	}
@@ -78,6 +81,8 @@ func TestLoadRejectsCallbacksAndHours(t *testing.T) {
 		{"unknown hours key", "profiles:\n  office:\n    hours: {tz: Asia/Tokyo}\n", "tz"},
 		{"throttled challenge", "profiles:\n  default:\n    throttled: challenge\n", "profiles.default.throttled"},
 		{"negative window", "callbacks:\n  window: -1h\n", "callbacks.window"},
+		{"negative emergency window", "callbacks:\n  emergency_window: -1h\n", "callbacks.emergency_window"},
+		{"emergency window over a week", "callbacks:\n  emergency_window: 200h\n", "callbacks.emergency_window"},
 		{"short cooldown", "throttle:\n  cooldown: 5s\n", "throttle.cooldown"},
 		{"retries 1", "throttle:\n  retries: 1\n", "throttle.retries"},
 	}

@@ -220,6 +220,9 @@ func decode(v *viper.Viper) (*Config, error) {
 			continue
 		}
 		p.Screening.Name = name
+		if !hasKey(m, "prompts", "number_request_hint") {
+			p.Dialplan.Prompts.NumberRequestHint = dialplan.DefaultNumberRequestHint(p.Screening.Country, p.Dialplan.Prompts.Language)
+		}
 		cfg.Profiles[name] = p
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -229,6 +232,24 @@ func decode(v *viper.Viper) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// hasKey reports whether the nested mapping m sets the key path (an
+// explicit empty value included).
+func hasKey(m map[string]any, path ...string) bool {
+	for i, k := range path {
+		v, ok := m[k]
+		if !ok {
+			return false
+		}
+		if i == len(path)-1 {
+			return true
+		}
+		if m, ok = v.(map[string]any); !ok {
+			return false
+		}
+	}
+	return false
 }
 
 func decodeInto(in map[string]any, out any, hook mapstructure.DecodeHookFunc) error {
@@ -401,6 +422,7 @@ func (c *Config) Policy() screening.Policy {
 		ScannerAgents: c.ScannerAgents,
 	}
 	p.Throttle, p.CallbackWindow = c.Throttle, c.Callbacks.Window
+	p.EmergencyWindow = c.Callbacks.EmergencyWindow
 	for name, prof := range c.Profiles {
 		sp := prof.Screening
 		p.Profiles[name] = &sp

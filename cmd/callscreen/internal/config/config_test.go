@@ -119,6 +119,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad threshold order", "profiles:\n  default:\n    thresholds: {challenge: 50, voicemail: 40, reject: 90}\n", "profiles.default.thresholds.voicemail"},
 		{"bad action", "profiles:\n  default:\n    withheld: hangup\n", "profiles.default.withheld"},
 		{"payphone rejected", "profiles:\n  default:\n    payphone: reject\n", "profiles.default.payphone"},
+		{"unavailable asked for a number", "profiles:\n  default:\n    unavailable: number-request\n", "profiles.default.unavailable"},
+		{"unavailable rejected", "profiles:\n  default:\n    unavailable: reject\n", "profiles.default.unavailable"},
 		{"DID to unknown profile", "dids:\n  \"0311112222\": sales\n", "dids.0311112222"},
 		{"default profile missing", "default_profile: sales\n", "default_profile"},
 		{"bad trunk address", "trunks:\n  provider:\n    addresses: [example.com]\n", "trunks.provider.addresses"},
@@ -222,5 +224,40 @@ func TestAGIKey(t *testing.T) {
 				t.Errorf("key %q, want %q", cfg.AGI.Key, tt.key)
 			}
 		})
+	}
+}
+
+// TestNumberRequestHint: the hint after the Number Request follows the
+// profile's country and prompt language unless set, and "" turns it off.
+func TestNumberRequestHint(t *testing.T) {
+	cfg, err := Load(writeConfig(t, `
+profiles:
+  default: {country: JP}
+  us: {country: US}
+  ja:
+    country: JP
+    prompts: {language: ja}
+  fr: {country: FR}
+  off:
+    country: JP
+    prompts: {number_request_hint: ""}
+  own:
+    country: JP
+    prompts: {number_request_hint: callscreen/callscreen-hint-star82}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"default": "callscreen/callscreen-hint-186",
+		"us":      "callscreen/callscreen-hint-star82",
+		"ja":      "",
+		"fr":      "",
+		"off":     "",
+		"own":     "callscreen/callscreen-hint-star82",
+	} {
+		if got := cfg.Profiles[name].Dialplan.Prompts.NumberRequestHint; got != want {
+			t.Errorf("profiles.%s: number_request_hint %q, want %q", name, got, want)
+		}
 	}
 }

@@ -751,6 +751,7 @@
   // ---- call log --------------------------------------------------------------------------------
 
   let calls = [];
+  let callsNational = {};
   let callsMore = false;
   let callsOffset = 0;
   const openDetails = new Set();
@@ -783,6 +784,7 @@
     try {
       const r = await api('GET', '/api/calls?' + callQuery().toString());
       calls = r.calls || [];
+      callsNational = r.national || {};
       callsMore = r.more;
       renderCalls();
     } catch (e) {
@@ -824,7 +826,7 @@
       if (v.monitor) verdict.append(el('span', { class: 'badge badge-monitor' }, t('monitor')));
       const tr = el('tr', { 'data-id': c.id, 'data-caller': caller, class: 'call-row' },
         el('td', { class: 'time' }, fmtTime(c.time)),
-        el('td', { class: 'mono caller' }, !numbered && (v.presence === 'withheld' || !caller) ? t('calls.withheld') : caller),
+        el('td', { class: 'mono caller', title: numbered ? v.caller : '' }, !numbered && (v.presence === 'withheld' || !caller) ? t('calls.withheld') : (callsNational[caller] || caller)),
         el('td', { class: 'name', title: f.name || '' }, f.name || ''),
         el('td', { class: 'mono' }, f.called || ''),
         verdict,
