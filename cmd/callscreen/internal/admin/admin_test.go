@@ -378,7 +378,7 @@ func TestCSRF(t *testing.T) {
 		status int
 	}{
 		{"session without token", req{cookie: cookie}, http.StatusForbidden},
-		{"session with a wrong token", req{cookie: cookie, csrf: "x" + csrf[1:]}, http.StatusForbidden},
+		{"session with a wrong token", req{cookie: cookie, csrf: wrongToken(csrf)}, http.StatusForbidden},
 		{"session with the session id as token", req{cookie: cookie, csrf: cookie}, http.StatusForbidden},
 		{"session with token, cross-site", req{cookie: cookie, csrf: csrf, header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, http.StatusForbidden},
 		{"session with token, foreign Origin", req{cookie: cookie, csrf: csrf, header: map[string]string{"Origin": "https://evil.example"}}, http.StatusForbidden},
@@ -592,4 +592,14 @@ func TestUIRendersTextOnly(t *testing.T) {
 	if strings.Contains(string(html), "<script>") || regexp.MustCompile(`\son[a-z]+=`).Match(html) {
 		t.Error("index.html holds inline script (the CSP would block it)")
 	}
+}
+
+// wrongToken returns a token of tok's length that differs from it in its
+// first character, whatever that character is.
+func wrongToken(tok string) string {
+	c := byte('x')
+	if tok != "" && tok[0] == c {
+		c = 'y'
+	}
+	return string(c) + tok[1:]
 }
