@@ -40,6 +40,7 @@ func newRoot() *cobra.Command {
 		newLog(g),
 		newConfigCmd(g),
 		newDoctor(g),
+		newMan(),
 	)
 	return root
 }
