@@ -41,6 +41,7 @@ func newRoot() *cobra.Command {
 		newConfigCmd(g),
 		newDoctor(g),
 		newMan(),
+		newSetup(g),
 	)
 	return root
 }
