@@ -135,6 +135,18 @@ func TestDebianPackage(t *testing.T) {
 			t.Errorf("prompt %s is not where Asterisk looks (postinst output:\n%s)", p, harness.TailLines(out, 10))
 		}
 	}
+	// The installed unit's exposure, on the host's systemd-analyze (there
+	// is no systemd in the root): at most 2.0 (--threshold is in tenths).
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		b, err := exec.Command(sa, "security", "--offline=yes", "--threshold=20",
+			filepath.Join(root, "usr/lib/systemd/system/callscreen.service")).CombinedOutput()
+		if err != nil {
+			t.Errorf("systemd-analyze security: %v\n%s", err, harness.TailLines(string(b), 5))
+		}
+		t.Log(lastLine(string(b)))
+	} else {
+		t.Log("systemd-analyze not installed: unit exposure not checked")
+	}
 	if _, err := os.Stat(filepath.Join(root, "usr/share/man/man1/callscreen.1.gz")); err != nil {
 		t.Errorf("no manual page: %v", err)
 	}
