@@ -30,7 +30,9 @@ func TestMetricsExposition(t *testing.T) {
 	m := New(fakeLog{written: 7, dropped: 1, failed: 2})
 	m.WatchNotifications(fakeNotify{{Name: "webhook", Sent: 5, Failed: 3, Dropped: 4}, {Name: "email", Sent: 1}})
 	m.SetBuildInfo("1.2.3")
-	m.WatchLists(func(k screening.ListKind) int { return map[screening.ListKind]int{screening.Allow: 3, screening.Block: 11}[k] })
+	m.WatchLists(func(k screening.ListKind) int {
+		return map[screening.ListKind]int{screening.Allow: 3, screening.Block: 11}[k]
+	})
 	// Three ARI calls decided, two of them ended (the two Observe below).
 	ari := m.CountInFlight(screening.ModeARI, fakeEngine{})
 	for range 3 {
