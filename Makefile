@@ -41,6 +41,9 @@ install: build
 		install -D -m 0644 /dev/stdin $(DESTDIR)/etc/systemd/system/callscreen.service
 	cd asterisk-conf/sounds && find en ja -type f -name '*.wav' -exec \
 		install -D -m 0644 {} $(DESTDIR)/usr/share/callscreen/sounds/{} \;
+	for f in asterisk-conf/*.conf asterisk-conf/README.md asterisk-conf/freepbx/extensions_custom.conf; do \
+		install -D -m 0644 $$f $(DESTDIR)/usr/share/callscreen/$$f || exit 1; \
+	done
 	$(BIN) man | gzip -9n | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/man/man1/callscreen.1.gz
 	[ -n "$(DESTDIR)" ] || sh packaging/debian/postinst configure
 
