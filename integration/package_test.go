@@ -112,6 +112,13 @@ func TestDebianPackage(t *testing.T) {
 	}
 	lap("clean root ready")
 
+	// A second sounds directory, as FreePBX and source builds have
+	// (/var/lib/asterisk/sounds/en): postinst links the prompts there too.
+	freepbxEn := filepath.Join(root, "var/lib/asterisk/sounds/en")
+	if err := os.MkdirAll(freepbxEn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
 	// Install, as the README says.
 	for _, d := range []string{deb1, deb2} {
 		copyFile(t, d, filepath.Join(root, "tmp", filepath.Base(d)))
@@ -130,7 +137,8 @@ func TestDebianPackage(t *testing.T) {
 	if len(secret) < 32 {
 		t.Fatalf("ari.secret %q: want a generated password", secret)
 	}
-	for _, p := range []string{"/usr/share/asterisk/sounds/en/callscreen/callscreen-number-request.wav", "/usr/share/asterisk/sounds/ja/digits/1.wav"} {
+	for _, p := range []string{"/usr/share/asterisk/sounds/en/callscreen/callscreen-number-request.wav", "/usr/share/asterisk/sounds/ja/digits/1.wav",
+		"/var/lib/asterisk/sounds/en/callscreen/callscreen-number-request.wav"} {
 		if _, err := in("test", "-r", p).CombinedOutput(); err != nil {
 			t.Errorf("prompt %s is not where Asterisk looks (postinst output:\n%s)", p, harness.TailLines(out, 10))
 		}
@@ -324,8 +332,10 @@ func TestDebianPackage(t *testing.T) {
 	if strings.Contains(harness.ReadFile(filepath.Join(root, "var/lib/dpkg/statoverride")), "callscreen") {
 		t.Error("dpkg-statoverride entries left after purge")
 	}
-	if _, err := os.Lstat(filepath.Join(root, "usr/share/asterisk/sounds/ja")); err == nil {
-		t.Error("left after purge: /usr/share/asterisk/sounds/ja (made for the prompts)")
+	for _, d := range []string{"usr/share/asterisk/sounds/ja", "var/lib/asterisk/sounds/ja"} {
+		if _, err := os.Lstat(filepath.Join(root, d)); err == nil {
+			t.Errorf("left after purge: /%s (made for the prompts)", d)
+		}
 	}
 	if out, err := in("getent", "passwd", "callscreen").CombinedOutput(); err != nil {
 		t.Errorf("the callscreen user is gone after purge (policy keeps it): %v %s", err, out)
