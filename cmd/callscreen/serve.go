@@ -88,6 +88,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return err
 	}
 	m := metrics.New(logw)
+	m.SetBuildInfo(version)
+	m.WatchLists(func(k screening.ListKind) int { return rt.lists.Snapshot().Len(k) })
 	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: log.With("component", "notify"), CallLog: rt.store, UserAgent: "callscreen/" + version})
 	if err != nil {
 		return err
@@ -160,7 +162,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			Username:     cfg.ARI.Username,
 			Password:     cfg.ARI.Password,
 			Application:  cfg.ARI.Application,
-			Evaluator:    rt.engine,
+			Evaluator:    m.CountInFlight(screening.ModeARI, rt.engine),
 			Profiles:     profiles,
 			Recorder:     sink,
 			Rememberer:   sink,
@@ -173,7 +175,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	if cfg.AGI.Enabled {
 		srv := dialplan.NewFastAGI(dialplan.FastAGIOptions{
-			Evaluator:    rt.engine,
+			Evaluator:    m.CountInFlight(screening.ModeAGI, rt.engine),
 			Profiles:     profiles,
 			Recorder:     sink,
 			Rememberer:   sink,
