@@ -55,7 +55,7 @@ integration: build
 ## the call log's disk filled up. See docs/RELIABILITY.md.
 faults: build
 	integration/asterisk/install.sh
-	CALLSCREEN_INTEGRATION=1 CALLSCREEN_FAULTS=1 $(GO) test -count=1 -v -timeout 20m -run '^TestFaults$$' ./integration/
+	CALLSCREEN_INTEGRATION=1 CALLSCREEN_FAULTS=1 $(GO) test -count=1 -v -timeout 40m -run '^TestFaults$$' ./integration/
 
 ## bench: engine benchmarks (1 M and 10 M list entries, busy velocity).
 bench:
