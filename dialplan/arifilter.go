@@ -49,11 +49,14 @@ var ariEventFilter = func() string {
 // /applications/{app}, callscreen doctor), which corrupts its heap (see
 // docs/RELIABILITY.md, "Asterisk crash under event filter updates"). The
 // filter lives with the application, so an Asterisk restart loses it;
-// Stasis calls this at each (re)connection, never on a timer. put reports
+// Stasis calls this at each (re)connection, never on a timer, and its own
+// health check (probe) never reads the application meanwhile. put reports
 // whether a PUT was sent.
 func (s *Stasis) ensureEventFilter(ctx context.Context) (put bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	s.appMu.Lock()
+	defer s.appMu.Unlock()
 	has, err := s.hasEventFilter(ctx)
 	if err != nil {
 		return false, err

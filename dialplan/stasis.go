@@ -95,7 +95,11 @@ type Stasis struct {
 	// lacks it (ensureEventFilter) and reports whether it sent a PUT;
 	// tests replace it.
 	filterEvents func(ctx context.Context) (bool, error)
-	arrays       arrayWrites
+	// appMu keeps callscreen's own read of the application (probe) from
+	// overlapping its event-filter PUT: Asterisk 22 can corrupt its heap
+	// when the two meet (see ensureEventFilter).
+	appMu  sync.Mutex
+	arrays arrayWrites
 
 	mu       sync.Mutex
 	inflight int
@@ -383,6 +387,8 @@ func (s *Stasis) probe(ctx context.Context, cl ari.Client) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
+		s.appMu.Lock()
+		defer s.appMu.Unlock()
 		_, err := cl.Application().Data(ari.NewKey(ari.ApplicationKey, s.o.Application))
 		done <- err
 	}()
