@@ -156,13 +156,11 @@ func (c *agiChannel) exec(ctx context.Context, verb string, args ...string) (*ag
 	}
 
 	// The read waits for Asterisk under ctx's deadline, and ctx's end
-	// interrupts it. The write has a deadline of its own: a command line
-	// fits in the socket buffer, so it goes out at once unless Asterisk
-	// stopped reading. Under ctx's deadline, a short one (Gather's), a
-	// goroutine descheduled between the checks above and the write found
-	// the deadline passed, sent nothing, and the session was given up
-	// as broken: the verdict and the fail-open alike then failed with
-	// "write: i/o timeout", and the call rang unscreened.
+	// interrupts it. The write has a deadline of its own (a command line
+	// fits in the socket buffer: it goes out at once unless Asterisk has
+	// stopped reading). Were it ctx's, a command whose turn comes just
+	// before a short deadline (Gather's 500 ms) on a busy machine would
+	// reach write(2) after it and send nothing.
 	dl, _ := ctx.Deadline()
 	if err := c.conn.SetReadDeadline(dl); err != nil {
 		return nil, fmt.Errorf("%s: set deadline: %w", verb, err)

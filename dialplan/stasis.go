@@ -320,7 +320,7 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 					go s.sweepOrphans(ctx, calls, cl)
 					// No filter here: an Asterisk restart drops the
 					// websocket, and the filter is checked when it is
-					// back (above). Setting it on a timer crashed
+					// back (above). A PUT on a timer can crash
 					// Asterisk (see applyFilter).
 				}
 			}
