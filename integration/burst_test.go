@@ -122,9 +122,11 @@ func burstMix(m burstMode, n int) []*burstCall {
 // would change the verdicts the burst checks.
 
 // jpNumber is a Japanese number of area code area with a prefix of its
-// own for each seq.
+// own for each seq. The prefixes stop at 8999: 039999xxxx are the test
+// profiles' own numbers, and their neighbours are challenged
+// (neighbour-number).
 func jpNumber(area string, seq int64) string {
-	return fmt.Sprintf("%s%04d%04d", area, 1000+seq%9000, seq%10000)
+	return fmt.Sprintf("%s%04d%04d", area, 1000+seq%8000, seq%10000)
 }
 
 // usNumber is a valid North American number with an exchange of its own
