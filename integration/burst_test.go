@@ -139,6 +139,7 @@ func usNumber(seq int64) string {
 // burstResult sums up one burst.
 type burstResult struct {
 	calls, checked int
+	failedCalls    int // calls with at least one failure
 	byKind         [4]int
 	spread         time.Duration // first to last sipp start
 	elapsed        time.Duration
@@ -185,7 +186,12 @@ func (f *fixture) burst(t *testing.T, m burstMode, calls []*burstCall) burstResu
 	}
 	res.spread = last.Sub(first)
 
+	failed := map[*burstCall]bool{}
 	fail := func(c *burstCall, format string, args ...any) {
+		if !failed[c] {
+			failed[c] = true
+			res.failedCalls++
+		}
 		res.failures = append(res.failures, fmt.Sprintf("%s call from %s (%s): ", c.kind, c.number, c.spec.FromName)+fmt.Sprintf(format, args...))
 	}
 	// The records: serve batches its writes.
@@ -291,9 +297,9 @@ func (f *fixture) recordsSince(t *testing.T, since time.Time, mode string) []rec
 }
 
 func (r burstResult) String() string {
-	return fmt.Sprintf("%d calls (%d ring, %d withheld, %d voicemail, %d challenge) started within %s, done in %s: %d checked, %d failures",
+	return fmt.Sprintf("%d calls (%d ring, %d withheld, %d voicemail, %d challenge) started within %s, done in %s: %d checked, %d failures (%d calls)",
 		r.calls, r.byKind[burstRing], r.byKind[burstWithheld], r.byKind[burstVoicemail], r.byKind[burstChallenge],
-		r.spread.Round(time.Millisecond), r.elapsed.Round(time.Second), r.checked, len(r.failures))
+		r.spread.Round(time.Millisecond), r.elapsed.Round(time.Second), r.checked, len(r.failures), r.failedCalls)
 }
 
 // burstSize is the size of a burst: CALLSCREEN_BURST, default 50.
@@ -378,7 +384,7 @@ func soakBursts(t *testing.T, f *fixture, d time.Duration, n int) {
 			}
 		}()
 	}
-	var rounds, calls, checked, failures int
+	var rounds, calls, checked, failures, failedCalls int
 	var byMode = map[string]int{}
 	for i := 0; time.Since(start) < d; i++ {
 		m := []burstMode{burstARI, burstAGI}[i%2]
@@ -387,6 +393,7 @@ func soakBursts(t *testing.T, f *fixture, d time.Duration, n int) {
 		calls += r.calls
 		checked += r.checked
 		failures += len(r.failures)
+		failedCalls += r.failedCalls
 		byMode[m.name] += r.calls
 		t.Logf("soak round %d (%s, +%s): %s", rounds, m.name, time.Since(start).Round(time.Second), r)
 		for _, s := range firstStrings(r.failures, 10) {
@@ -407,9 +414,9 @@ func soakBursts(t *testing.T, f *fixture, d time.Duration, n int) {
 	if uptime1 < uptime0+time.Since(start)-5*time.Second {
 		crashes++
 	}
-	t.Logf("soak: %s of mixed bursts of %d calls: %d rounds, %d calls (ARI %d, FastAGI %d), %d calls checked, %d verdict failures; "+
+	t.Logf("soak: %s of mixed bursts of %d calls: %d rounds, %d calls (ARI %d, FastAGI %d), %d calls checked, %d verdict failures in %d calls; "+
 		"%d GET /applications/callscreen alongside (%d failed); Asterisk uptime %s -> %s, core dumps %d, crashes %d",
-		time.Since(start).Round(time.Second), n, rounds, calls, byMode["ARI"], byMode["FastAGI"], checked, failures,
+		time.Since(start).Round(time.Second), n, rounds, calls, byMode["ARI"], byMode["FastAGI"], checked, failures, failedCalls,
 		reads.Load(), readErrs.Load(), uptime0, uptime1, len(cores), crashes)
 	if crashes > 0 || len(cores) > 0 {
 		t.Errorf("CRASH: Asterisk restarted or dumped core during the soak: %v", cores)
