@@ -246,7 +246,7 @@ func runStasis(t *testing.T, f *fakeARI, eng Evaluator, mod func(*StasisOptions)
 	}
 	s := NewStasis(o)
 	s.dial = func(context.Context) (ari.Client, error) { return f, nil }
-	s.filterEvents = func(context.Context) error { f.filtered.Add(1); return nil }
+	s.filterEvents = func(context.Context) (bool, error) { f.filtered.Add(1); return true, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.err = s.Run(ctx); close(r.done) }()
