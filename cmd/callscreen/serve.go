@@ -263,8 +263,10 @@ func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 			log.Error("reloading lists; keeping the previous ones", "err", err)
 			continue
 		}
+		// Replace keeps what serve changed meanwhile (a click on the
+		// dashboard, a throttle) that the snapshot does not hold.
 		rt.lists.Replace(snap)
-		last = v
+		last = max(v, snap.Version())
 		log.Info("lists reloaded", "allow", snap.Len(screening.Allow), "block", snap.Len(screening.Block),
 			"dno", snap.Len(screening.DoNotOriginate), "took", time.Since(start).Round(time.Millisecond))
 	}
@@ -294,8 +296,11 @@ func (s *callSink) Write(r screening.Record) {
 	s.throttle(r)
 }
 
-// Remember adds an entry to the live lists at once and persists it.
+// Remember adds an entry to the live lists at once and persists it. A
+// list reload in flight meanwhile does not undo it (Lists.PutPending).
 func (s *callSink) Remember(ctx context.Context, e screening.Entry) error {
-	s.lists.Put(e)
-	return s.store.Put(ctx, e)
+	c := s.lists.PutPending(e)
+	v, err := s.store.PutVersion(ctx, e)
+	s.lists.Persisted(c, v) // v is 0 on error: the entry lasts until the next reload
+	return err
 }

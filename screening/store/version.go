@@ -50,13 +50,15 @@ func (s *Store) ListsChanged(ctx context.Context, since int64) (v int64, changed
 	return v, changed || v < since, nil
 }
 
-// listsWrite runs write in a transaction and remembers the list version
-// it made, if it made one: in a write transaction no other writer can
-// move the version, so a step of one is this write's.
-func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) error {
+// listsWrite runs write in a transaction, remembers the list version it
+// made, if it made one (in a write transaction no other writer can move
+// the version, so a step of one is this write's), and returns the lists
+// version that holds the write: a snapshot read at that version or later
+// includes it.
+func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) (int64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback()
 	version := func() (int64, error) {
@@ -66,17 +68,17 @@ func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) er
 	}
 	before, err := version()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := write(tx); err != nil {
-		return err
+		return 0, err
 	}
 	after, err := version()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return 0, err
 	}
 	if after == before+1 {
 		s.ownMu.Lock()
@@ -86,5 +88,5 @@ func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) er
 		s.own[after] = struct{}{}
 		s.ownMu.Unlock()
 	}
-	return nil
+	return after, nil
 }
