@@ -211,7 +211,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if err := logw.Close(cctx); err != nil {
 		log.Error("call log not fully written", "err", err)
 	}
-	log.Info("callscreen stopped", "records_written", logw.Written(), "records_dropped", logw.Dropped(), "write_errors", logw.Failed())
+	log.Info("callscreen stopped", "records_written", logw.Written(), "records_dropped", logw.Dropped(), "write_errors", logw.Failed(), "write_retries", logw.Retried())
 	close(errs)
 	return errors.Join(collect(errs)...)
 }

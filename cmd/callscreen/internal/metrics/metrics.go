@@ -28,6 +28,7 @@ type LogStats interface {
 	Written() uint64
 	Dropped() uint64
 	Failed() uint64
+	Retried() uint64
 }
 
 // NotifyStats reports the notifier's delivery counters.
@@ -70,7 +71,8 @@ func New(log LogStats) *Metrics {
 		m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_records_written_total", Help: "Call log records written."}, func() float64 { return float64(log.Written()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_records_dropped_total", Help: "Call log records dropped because the writer was overwhelmed."}, func() float64 { return float64(log.Dropped()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_write_errors_total", Help: "Call log records that failed to be written (disk full, read-only database)."}, func() float64 { return float64(log.Failed()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_write_errors_total", Help: "Call log records given up: invalid, or not written at shutdown without a journal to keep them."}, func() float64 { return float64(log.Failed()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_write_retries_total", Help: "Call log batch writes that failed (database busy, disk full) and were retried; the records wait in memory and the journal."}, func() float64 { return float64(log.Retried()) }),
 		)
 	}
 	return m

@@ -10,11 +10,12 @@ import (
 	"github.com/callscreen/callscreen/screening"
 )
 
-type fakeLog struct{ written, dropped, failed uint64 }
+type fakeLog struct{ written, dropped, failed, retried uint64 }
 
 func (f fakeLog) Written() uint64 { return f.written }
 func (f fakeLog) Dropped() uint64 { return f.dropped }
 func (f fakeLog) Failed() uint64  { return f.failed }
+func (f fakeLog) Retried() uint64 { return f.retried }
 
 type fakeNotify struct{ sent, failed, dropped uint64 }
 
@@ -23,7 +24,7 @@ func (f fakeNotify) Failed() uint64  { return f.failed }
 func (f fakeNotify) Dropped() uint64 { return f.dropped }
 
 func TestMetricsExposition(t *testing.T) {
-	m := New(fakeLog{written: 7, dropped: 1, failed: 2})
+	m := New(fakeLog{written: 7, dropped: 1, failed: 2, retried: 6})
 	m.WatchNotifications(fakeNotify{sent: 5, failed: 3, dropped: 4})
 	rec := screening.Record{
 		Mode: screening.ModeARI,
@@ -50,6 +51,7 @@ func TestMetricsExposition(t *testing.T) {
 		`callscreen_log_records_written_total 7`,
 		`callscreen_log_records_dropped_total 1`,
 		`callscreen_log_write_errors_total 2`,
+		`callscreen_log_write_retries_total 6`,
 		`callscreen_notifications_sent_total 5`,
 		`callscreen_notifications_failed_total 3`,
 		`callscreen_notifications_dropped_total 4`,
