@@ -93,6 +93,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return err
 	}
 	m.WatchNotifications(notifier)
+	ret := &retention{store: rt.store, keep: cfg.Log.Retention, log: log.With("component", "retention")}
+	m.WatchRetention(ret)
 	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists, notifier: notifier}
 	sink.throttler, sink.logger = screening.NewThrottler(cfg.Throttle), log.With("component", "throttle")
 
@@ -195,6 +197,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return nil
 	})
 	run("lists", func(ctx context.Context) error { return refreshLists(ctx, rt, log) })
+	run("retention", ret.run)
 
 	log.Info("callscreen started", "version", version, "procs", runtime.GOMAXPROCS(0), "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
 		"http", httpLn.Addr().String(), "database", cfg.Database,

@@ -198,13 +198,18 @@ func (s *Store) Count(ctx context.Context, k screening.ListKind) (int, error) {
 }
 
 // PurgeExpired deletes the entries whose expiry is at or before now and
-// returns how many it deleted.
+// returns how many it deleted. A server's own purge does not make it
+// reload its lists (ListsChanged): the entries were no longer in force.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.w.ExecContext(ctx, "DELETE FROM list_entries INDEXED BY list_entries_kept WHERE ("+snapshotKept+") AND expires <= ?", now.UnixNano())
-	if err != nil {
-		return 0, fmt.Errorf("store: purge expired entries: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	_, err := s.listsWrite(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM list_entries INDEXED BY list_entries_kept WHERE ("+snapshotKept+") AND expires <= ?", now.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: purge expired entries: %w", err)
 	}

@@ -50,9 +50,10 @@ func (s *Store) ListsChanged(ctx context.Context, since int64) (v int64, changed
 	return v, changed || v < since, nil
 }
 
-// listsWrite runs write in a transaction, remembers the list version it
-// made, if it made one (in a write transaction no other writer can move
-// the version, so a step of one is this write's), and returns the lists
+// listsWrite runs write in a transaction, remembers the list versions it
+// made (in a write transaction no other writer can move the version, so
+// every step is this write's; a write of more than maxOwnVersions rows is
+// left for ListsChanged to report), and returns the lists
 // version that holds the write: a snapshot read at that version or later
 // includes it.
 func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) (int64, error) {
@@ -80,12 +81,14 @@ func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) (i
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
-	if after == before+1 {
+	if after > before && after-before <= maxOwnVersions {
 		s.ownMu.Lock()
-		if len(s.own) >= maxOwnVersions {
+		if len(s.own)+int(after-before) > maxOwnVersions {
 			clear(s.own) // nobody is asking: the next ListsChanged reloads
 		}
-		s.own[after] = struct{}{}
+		for v := before + 1; v <= after; v++ {
+			s.own[v] = struct{}{}
+		}
 		s.ownMu.Unlock()
 	}
 	return after, nil

@@ -88,6 +88,20 @@ func (m *Metrics) WatchNotifications(n NotifyStats) {
 	)
 }
 
+// RetentionStats reports what the retention purge deleted.
+type RetentionStats interface {
+	PurgedRecords() uint64
+	PurgedEntries() uint64
+}
+
+// WatchRetention exports r's counters.
+func (m *Metrics) WatchRetention(r RetentionStats) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "purged_records_total", Help: "Call log records deleted because they were older than log.retention."}, func() float64 { return float64(r.PurgedRecords()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "purged_list_entries_total", Help: "List entries deleted after their expiry (throttles, remembered callers, expected callbacks)."}, func() float64 { return float64(r.PurgedEntries()) }),
+	)
+}
+
 // Observe counts one finished call.
 func (m *Metrics) Observe(r *screening.Record) {
 	m.calls.WithLabelValues(string(r.Mode), r.Verdict.Profile, string(r.Verdict.Action), string(r.Taken), string(r.Outcome)).Inc()
