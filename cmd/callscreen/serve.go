@@ -227,6 +227,10 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
+// maxReloadDefer bounds how long refreshLists waits for a change in
+// progress to settle before it reloads anyway.
+const maxReloadDefer = 30 * time.Second
+
 // maxOverlay is how many own changes the live lists hold on top of their
 // snapshot before refreshLists folds them into a new one.
 const maxOverlay = 4096
@@ -243,6 +247,10 @@ func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var (
+		moving      int64     // the version a change in progress had at the last tick
+		movingSince time.Time // zero: no change in progress
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -260,6 +268,19 @@ func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 			last = v
 			continue
 		}
+		// A change still in progress (an import merges its entries in
+		// chunks for up to a minute) is loaded once it settles: when the
+		// version stood still for a tick, or after maxReloadDefer. A
+		// reload of millions of entries takes seconds of CPU; one per
+		// chunk would be wasted.
+		if changed && v != moving && (movingSince.IsZero() || time.Since(movingSince) < maxReloadDefer) {
+			if movingSince.IsZero() {
+				movingSince = time.Now()
+			}
+			moving = v
+			continue
+		}
+		moving, movingSince = 0, time.Time{}
 		start := time.Now()
 		snap, err := rt.store.Snapshot(ctx, time.Now())
 		if err != nil {
