@@ -273,12 +273,21 @@ func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 		// version stood still for a tick, or after maxReloadDefer. A
 		// reload of millions of entries takes seconds of CPU; one per
 		// chunk would be wasted.
-		if changed && v != moving && (movingSince.IsZero() || time.Since(movingSince) < maxReloadDefer) {
-			if movingSince.IsZero() {
-				movingSince = time.Now()
+		if changed && (movingSince.IsZero() || time.Since(movingSince) < maxReloadDefer) {
+			// Still moving: changed by others since the last tick (serve's
+			// own writes, a click on the dashboard, do not count).
+			moved := movingSince.IsZero()
+			if !moved {
+				_, moved, err = rt.store.ListsChanged(ctx, moving)
+				moved = moved || err != nil
 			}
-			moving = v
-			continue
+			if moved {
+				if movingSince.IsZero() {
+					movingSince = time.Now()
+				}
+				moving = v
+				continue
+			}
 		}
 		moving, movingSince = 0, time.Time{}
 		start := time.Now()

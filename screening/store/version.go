@@ -42,8 +42,10 @@ func (s *Store) ListsChanged(ctx context.Context, since int64) (v int64, changed
 			}
 		}
 	}
+	// Versions up to since are behind the caller; later ones stay, so that
+	// asking again from the same since gives the same answer.
 	for n := range s.own {
-		if n <= v {
+		if n <= since {
 			delete(s.own, n)
 		}
 	}

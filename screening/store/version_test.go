@@ -165,3 +165,21 @@ func TestPurgeExpiredIsOwnChange(t *testing.T) {
 		t.Errorf("ListsChanged after an own purge = %v, %v; want no change", changed, err)
 	}
 }
+
+// TestListsChangedAskedAgain checks that asking again from the same
+// version gives the same answer: serve does while a change settles.
+func TestListsChangedAskedAgain(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	putAll(t, st, entry("block", "+81312345671", ""))
+	v, _, err := st.ListsChanged(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, st, entry("block", "+81312345672", ""), entry("block", "+81312345673", ""))
+	for i := range 3 {
+		if _, changed, err := st.ListsChanged(ctx, v); err != nil || changed {
+			t.Errorf("asked %d times: ListsChanged after own writes = %v, %v; want no change", i+1, changed, err)
+		}
+	}
+}
