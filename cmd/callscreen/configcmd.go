@@ -63,7 +63,7 @@ func checkConfigFile(cmd *cobra.Command, g *globals, res *configCheckResult) err
 	if err != nil {
 		return err
 	}
-	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true})
+	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true, noLists: true})
 	if err != nil {
 		return err
 	}

@@ -151,7 +151,7 @@ func openForLists(cmd *cobra.Command, g *globals) (*screener, *store.Store, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{})
+	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{noLists: true})
 	if err != nil {
 		return nil, nil, err
 	}

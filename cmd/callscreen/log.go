@@ -53,7 +53,7 @@ func newLog(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true})
+			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true, noLists: true})
 			if err != nil {
 				return err
 			}

@@ -96,6 +96,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	m.WatchNotifications(notifier)
 	m.WatchCounter("log_records_duplicate_total", "Call log records ignored because the log already held a record with their id (never overwritten).", rt.store.DuplicateRecords)
+	ret := &retention{store: rt.store, keep: cfg.Log.Retention, log: log.With("component", "retention")}
+	m.WatchRetention(ret)
 	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists, notifier: notifier}
 	sink.throttler, sink.logger = screening.NewThrottler(cfg.Throttle), log.With("component", "throttle")
 
@@ -209,6 +211,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return nil
 	})
 	run("lists", func(ctx context.Context) error { return refreshLists(ctx, rt, log) })
+	run("retention", ret.run)
 
 	log.Info("callscreen started", "version", version, "procs", runtime.GOMAXPROCS(0), "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
 		"http", httpLn.Addr().String(), "database", cfg.Database,
@@ -225,7 +228,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if err := logw.Close(cctx); err != nil {
 		log.Error("call log not fully written", "err", err)
 	}
-	log.Info("callscreen stopped", "records_written", logw.Written(), "records_dropped", logw.Dropped(), "write_errors", logw.Failed())
+	log.Info("callscreen stopped", "records_written", logw.Written(), "records_dropped", logw.Dropped(), "write_errors", logw.Failed(), "write_retries", logw.Retried())
 	close(errs)
 	return errors.Join(collect(errs)...)
 }
@@ -237,6 +240,10 @@ func collect(ch <-chan error) []error {
 	}
 	return out
 }
+
+// maxReloadDefer bounds how long refreshLists waits for a change in
+// progress to settle before it reloads anyway.
+const maxReloadDefer = 30 * time.Second
 
 // maxOverlay is how many own changes the live lists hold on top of their
 // snapshot before refreshLists folds them into a new one.
@@ -254,6 +261,10 @@ func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var (
+		moving      int64     // the version a change in progress had at the last tick
+		movingSince time.Time // zero: no change in progress
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -271,14 +282,38 @@ func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
 			last = v
 			continue
 		}
+		// A change still in progress (an import merges its entries in
+		// chunks for up to a minute) is loaded once it settles: when the
+		// version stood still for a tick, or after maxReloadDefer. A
+		// reload of millions of entries takes seconds of CPU; one per
+		// chunk would be wasted.
+		if changed && (movingSince.IsZero() || time.Since(movingSince) < maxReloadDefer) {
+			// Still moving: changed by others since the last tick (serve's
+			// own writes, a click on the dashboard, do not count).
+			moved := movingSince.IsZero()
+			if !moved {
+				_, moved, err = rt.store.ListsChanged(ctx, moving)
+				moved = moved || err != nil
+			}
+			if moved {
+				if movingSince.IsZero() {
+					movingSince = time.Now()
+				}
+				moving = v
+				continue
+			}
+		}
+		moving, movingSince = 0, time.Time{}
 		start := time.Now()
 		snap, err := rt.store.Snapshot(ctx, time.Now())
 		if err != nil {
 			log.Error("reloading lists; keeping the previous ones", "err", err)
 			continue
 		}
+		// Replace keeps what serve changed meanwhile (a click on the
+		// dashboard, a throttle) that the snapshot does not hold.
 		rt.lists.Replace(snap)
-		last = v
+		last = max(v, snap.Version())
 		log.Info("lists reloaded", "allow", snap.Len(screening.Allow), "block", snap.Len(screening.Block),
 			"dno", snap.Len(screening.DoNotOriginate), "took", time.Since(start).Round(time.Millisecond))
 	}
@@ -308,8 +343,11 @@ func (s *callSink) Write(r screening.Record) {
 	s.throttle(r)
 }
 
-// Remember adds an entry to the live lists at once and persists it.
+// Remember adds an entry to the live lists at once and persists it. A
+// list reload in flight meanwhile does not undo it (Lists.PutPending).
 func (s *callSink) Remember(ctx context.Context, e screening.Entry) error {
-	s.lists.Put(e)
-	return s.store.Put(ctx, e)
+	c := s.lists.PutPending(e)
+	v, err := s.store.PutVersion(ctx, e)
+	s.lists.Persisted(c, v) // v is 0 on error: the entry lasts until the next reload
+	return err
 }

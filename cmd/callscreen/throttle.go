@@ -27,8 +27,10 @@ func (s *callSink) throttle(r screening.Record) {
 }
 
 func (s *callSink) block(e screening.Entry) {
+	var c screening.Change
 	if s.lists != nil {
-		s.lists.Put(e)
+		// Pending until stored: a list reload in flight keeps it.
+		c = s.lists.PutPending(e)
 	}
 	if s.logger != nil {
 		s.logger.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
@@ -39,7 +41,11 @@ func (s *callSink) block(e screening.Entry) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.store.Put(ctx, e); err != nil && s.logger != nil {
+		v, err := s.store.PutVersion(ctx, e)
+		if s.lists != nil {
+			s.lists.Persisted(c, v) // 0 on error: until the next reload
+		}
+		if err != nil && s.logger != nil {
 			s.logger.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
 		}
 	}()

@@ -428,22 +428,25 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	e := screening.Entry{Kind: k, Number: number, Expires: expires, Source: screening.SourceOperator, Reason: reason, Created: now}
-	if err := s.opts.Store.Put(r.Context(), e); err != nil {
+	// The live lists learn the store version of each change, so that a
+	// list reload in flight does not undo it (Lists.PutAt).
+	v, err := s.opts.Store.PutVersion(r.Context(), e)
+	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	if s.opts.Lists != nil {
-		s.opts.Lists.Put(e)
+		s.opts.Lists.PutAt(e, v)
 	}
 	reply := putReply{Entry: e}
 	if opp, ok := opposite(k); ok && req.Exclusive {
-		removed, err := s.opts.Store.Delete(r.Context(), opp, number)
+		removed, v, err := s.opts.Store.DeleteVersion(r.Context(), opp, number)
 		if err != nil {
 			s.internalError(w, r, err)
 			return
 		}
 		if s.opts.Lists != nil {
-			s.opts.Lists.Delete(opp, number)
+			s.opts.Lists.DeleteAt(opp, number, v)
 		}
 		if removed {
 			reply.RemovedFrom = opp
@@ -483,7 +486,7 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	removed, err := s.opts.Store.Delete(r.Context(), k, number)
+	removed, v, err := s.opts.Store.DeleteVersion(r.Context(), k, number)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -493,7 +496,7 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if s.opts.Lists != nil {
-		s.opts.Lists.Delete(k, number)
+		s.opts.Lists.DeleteAt(k, number, v)
 	}
 	s.log.Info("admin: list entry removed", "user", c.user, "list", k, "number", number)
 	writeJSON(w, http.StatusOK, map[string]string{"removed": number, "kind": string(k)})
