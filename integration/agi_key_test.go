@@ -83,9 +83,9 @@ func TestFastAGIKey(t *testing.T) {
 	// The control: the same raw client with the key is served.
 	rawSession("callback?number="+wanted+"&key="+harness.AGIKey, "1700000000.903", "100")
 	poll(t, 10*time.Second, func() bool {
-		return strings.Contains(f.cli(t, "lists", "show", "allow", "--source", "callback"), "+81312349877")
+		return strings.Contains(f.cli(t, "lists", "show", "allow", "--source", "callback", "--json"), "+81312349877")
 	}, func() string { return "the raw client with the key did not add its expected callback" })
-	if out := f.cli(t, "lists", "show", "allow"); strings.Contains(out, "+81312349876") {
+	if out := f.cli(t, "lists", "show", "allow", "--json"); strings.Contains(out, "+81312349876") {
 		t.Errorf("a session without the key added an allow entry:\n%s", out)
 	}
 	time.Sleep(2 * time.Second) // a log batch: serve writes records a second after the call

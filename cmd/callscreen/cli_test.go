@@ -118,8 +118,12 @@ func TestListsShowSource(t *testing.T) {
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "operator") {
 		t.Errorf("--source nonsense: err %v, want a usage error naming the sources", err)
 	}
-	if out, err := runCLI(t, append(args, "lists", "show", "block", "--source", "operator")...); err != nil {
-		t.Errorf("--source operator: %v %s", err, out)
+	// Every source callscreen writes can be asked for.
+	for _, src := range []string{screening.SourceOperator, screening.SourceImport, screening.SourceChallenge,
+		screening.SourceCallback, screening.SourceVelocity, screening.SourceChallengeFailures} {
+		if out, err := runCLI(t, append(args, "lists", "show", "block", "--source", src)...); err != nil {
+			t.Errorf("--source %s: %v %s", src, err, out)
+		}
 	}
 }
 
