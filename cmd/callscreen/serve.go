@@ -14,10 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/metrics"
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/dialplan"
+	"github.com/callscreen/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/metrics"
+	"github.com/callscreen/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/textenc"
+	"github.com/callscreen/callscreen/internal/textenc"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
