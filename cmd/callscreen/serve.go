@@ -18,6 +18,7 @@ import (
 	"github.com/callscreen/callscreen/internal/config"
 	"github.com/callscreen/callscreen/internal/metrics"
 	"github.com/callscreen/callscreen/internal/notify"
+	"github.com/callscreen/callscreen/internal/service"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -94,8 +95,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	m.WatchNotifications(notifier)
 	m.WatchCounter("log_records_duplicate_total", "Call log records ignored because the log already held a record with their id (never overwritten).", rt.store.DuplicateRecords)
-	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists, notifier: notifier}
-	sink.throttler, sink.logger = screening.NewThrottler(cfg.Throttle), log.With("component", "throttle")
+	svc := service.New(rt.store, rt.lists, service.Options{
+		Log: logw, Metrics: m, Notifier: notifier,
+		Throttle: cfg.Throttle, Logger: log.With("component", "lists"),
+	})
 
 	// Listen before anything else so a port clash fails start-up.
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -117,7 +120,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	onConnect := m.SetConnected
 	if cfg.HTTP.Dashboard {
-		dash, ariUp, err := newAdmin(cfg, rt, logw, agiLn != nil, log)
+		dash, ariUp, err := newAdmin(cfg, rt, svc, logw, agiLn != nil, log)
 		if err != nil {
 			httpLn.Close()
 			if agiLn != nil {
@@ -162,8 +165,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			Application:  cfg.ARI.Application,
 			Evaluator:    rt.engine,
 			Profiles:     profiles,
-			Recorder:     sink,
-			Rememberer:   sink,
+			Recorder:     svc,
+			Rememberer:   svc,
 			Logger:       log.With("mode", "ari"),
 			CallTimeout:  cfg.Calls.Deadline,
 			DrainTimeout: cfg.Calls.ShutdownGrace,
@@ -175,8 +178,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		srv := dialplan.NewFastAGI(dialplan.FastAGIOptions{
 			Evaluator:    rt.engine,
 			Profiles:     profiles,
-			Recorder:     sink,
-			Rememberer:   sink,
+			Recorder:     svc,
+			Rememberer:   svc,
 			Callbacks:    rt.engine,
 			Logger:       log.With("mode", "agi"),
 			CallTimeout:  cfg.Calls.Deadline,
@@ -206,7 +209,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		}
 		return nil
 	})
-	run("lists", func(ctx context.Context) error { return refreshLists(ctx, rt, log) })
+	run("lists", svc.Run)
 
 	log.Info("callscreen started", "version", version, "procs", runtime.GOMAXPROCS(0), "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
 		"http", httpLn.Addr().String(), "database", cfg.Database,
@@ -234,80 +237,4 @@ func collect(ch <-chan error) []error {
 		out = append(out, err)
 	}
 	return out
-}
-
-// maxOverlay is how many own changes the live lists hold on top of their
-// snapshot before refreshLists folds them into a new one.
-const maxOverlay = 4096
-
-// refreshLists reloads the lists snapshot when another process (the CLI)
-// changed them, or an import did. serve's own writes (a remembered caller,
-// a throttle, a click on the dashboard) go to the live lists as they are
-// made and need no reload: with millions of entries a reload takes
-// seconds of CPU.
-func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
-	last, err := rt.store.ListsVersion(ctx)
-	if err != nil {
-		return err
-	}
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		v, changed, err := rt.store.ListsChanged(ctx, last)
-		if err != nil {
-			log.Warn("checking lists for changes", "err", err)
-			continue
-		}
-		if !changed && rt.lists.OverlayLen() < maxOverlay {
-			// Nothing, or only serve's own writes, which its live lists
-			// already hold.
-			last = v
-			continue
-		}
-		start := time.Now()
-		snap, err := rt.store.Snapshot(ctx, time.Now())
-		if err != nil {
-			log.Error("reloading lists; keeping the previous ones", "err", err)
-			continue
-		}
-		rt.lists.Replace(snap)
-		last = v
-		log.Info("lists reloaded", "allow", snap.Len(screening.Allow), "block", snap.Len(screening.Block),
-			"dno", snap.Len(screening.DoNotOriginate), "took", time.Since(start).Round(time.Millisecond))
-	}
-}
-
-// callSink receives what the front ends produce: call records (to the log
-// and metrics) and callers to remember (to the store and the live lists).
-type callSink struct {
-	log     *store.LogWriter
-	metrics *metrics.Metrics
-	store   *store.Store
-	lists   *screening.Lists
-
-	notifier *notify.Notifier
-
-	// throttler turns repeated challenge failures into throttles
-	// (throttle.go); logger reports them.
-	throttler *screening.Throttler
-	logger    *slog.Logger
-}
-
-// Write records one finished call; it never blocks.
-func (s *callSink) Write(r screening.Record) {
-	s.metrics.Observe(&r)
-	s.log.Write(r)
-	s.notifier.Notify(r)
-	s.throttle(r)
-}
-
-// Remember adds an entry to the live lists at once and persists it.
-func (s *callSink) Remember(ctx context.Context, e screening.Entry) error {
-	s.lists.Put(e)
-	return s.store.Put(ctx, e)
 }

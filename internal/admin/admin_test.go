@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callscreen/callscreen/internal/service"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -79,7 +80,7 @@ func newTestServer(t *testing.T) *testServer {
 	c := &clock{now: t0}
 	lists := screening.NewLists(nil)
 	srv, err := New(Options{
-		Store: st, Lists: lists, Normalize: normalizeJP,
+		Store: st, Lists: service.New(st, lists, service.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), Normalize: normalizeJP,
 		National: func(e164 string) string { return screening.NationalFormat(e164, "JP") },
 		Username: testUser, Password: testPass,
 		Location: tokyo, Now: c.Now,

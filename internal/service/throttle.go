@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // only: they survive a restart, every front end and server sharing the
 // database sees them, "callscreen lists show block --source
 // challenge-failures" lists them and "callscreen lists remove" lifts one.
-func (s *callSink) throttle(r screening.Record) {
+func (s *Service) throttle(r screening.Record) {
 	if r.Verdict.Block != nil {
 		s.block(*r.Verdict.Block)
 	}
@@ -26,21 +26,17 @@ func (s *callSink) throttle(r screening.Record) {
 	}
 }
 
-func (s *callSink) block(e screening.Entry) {
-	if s.lists != nil {
-		s.lists.Put(e)
-	}
-	if s.logger != nil {
-		s.logger.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
-	}
-	if s.store == nil {
-		return
-	}
+// block applies a throttle to the live lists at once and stores it in
+// the background: the one change that cannot wait for the store, as the
+// call that caused it must not be held up.
+func (s *Service) block(e screening.Entry) {
+	s.lists.Put(e)
+	s.log.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.store.Put(ctx, e); err != nil && s.logger != nil {
-			s.logger.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
+		if err := s.store.Put(ctx, e); err != nil {
+			s.log.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
 		}
 	}()
 }
