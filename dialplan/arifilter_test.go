@@ -35,7 +35,7 @@ func TestPutEventFilter(t *testing.T) {
 				io.WriteString(w, `{"message":"x"}`)
 			}))
 			defer srv.Close()
-			s := NewStasis(StasisOptions{URL: srv.URL + "/ari/", Application: "call screen", Username: "u", Password: "p"})
+			s := NewStasis(NewHandler(HandlerOptions{}), StasisOptions{URL: srv.URL + "/ari/", Application: "call screen", Username: "u", Password: "p"})
 			err := s.putEventFilter(t.Context())
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -156,34 +156,34 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		}
 		return p.Dialplan, true
 	}
+	// Each front end drains its own calls: a Handler apiece, configured
+	// alike.
+	handler := func() *dialplan.Handler {
+		return dialplan.NewHandler(dialplan.HandlerOptions{
+			Evaluator:    rt.engine,
+			Profiles:     profiles,
+			Recorder:     svc,
+			Rememberer:   svc,
+			CallTimeout:  cfg.Calls.Deadline,
+			DrainTimeout: cfg.Calls.ShutdownGrace,
+		})
+	}
 	if cfg.ARI.Enabled {
-		app := dialplan.NewStasis(dialplan.StasisOptions{
+		app := dialplan.NewStasis(handler(), dialplan.StasisOptions{
 			URL:          cfg.ARI.URL,
 			WebsocketURL: cfg.ARI.WebsocketURL,
 			Username:     cfg.ARI.Username,
 			Password:     cfg.ARI.Password,
 			Application:  cfg.ARI.Application,
-			Evaluator:    rt.engine,
-			Profiles:     profiles,
-			Recorder:     svc,
-			Rememberer:   svc,
 			Logger:       log.With("mode", "ari"),
-			CallTimeout:  cfg.Calls.Deadline,
-			DrainTimeout: cfg.Calls.ShutdownGrace,
 			OnConnect:    onConnect,
 		})
 		run("ari", app.Run)
 	}
 	if cfg.AGI.Enabled {
-		srv := dialplan.NewFastAGI(dialplan.FastAGIOptions{
-			Evaluator:    rt.engine,
-			Profiles:     profiles,
-			Recorder:     svc,
-			Rememberer:   svc,
+		srv := dialplan.NewFastAGI(handler(), dialplan.FastAGIOptions{
 			Callbacks:    rt.engine,
 			Logger:       log.With("mode", "agi"),
-			CallTimeout:  cfg.Calls.Deadline,
-			DrainTimeout: cfg.Calls.ShutdownGrace,
 			Key:          cfg.AGI.Key,
 			MaxSessions:  cfg.AGI.MaxSessions,
 			CallbackRate: cfg.AGI.CallbackRate,
