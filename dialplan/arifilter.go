@@ -38,7 +38,7 @@ func (s *Stasis) putEventFilter(ctx context.Context) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(s.o.Username, s.o.Password)
-	resp, err := http.DefaultClient.Do(req) // the transport tuneARITransport sized
+	resp, err := s.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("event filter: %w", err)
 	}

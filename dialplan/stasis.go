@@ -55,6 +55,8 @@ type Stasis struct {
 	h   *Handler
 	o   StasisOptions
 	log *slog.Logger
+	// http sends callscreen's ARI requests (newARIClient).
+	http *http.Client
 	// dial connects a client; tests replace it.
 	dial func(ctx context.Context) (ari.Client, error)
 	// filterEvents sets the application's event filter (putEventFilter);
@@ -96,10 +98,9 @@ func NewStasis(h *Handler, opts StasisOptions) *Stasis {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Stasis{h: h, o: o, log: o.Logger.With("app", o.Application), claims: make(map[string]time.Time)}
+	s := &Stasis{h: h, o: o, http: newARIClient(), log: o.Logger.With("app", o.Application), claims: make(map[string]time.Time)}
 	s.dial = s.connect
 	s.filterEvents = s.putEventFilter
-	tuneARITransport()
 	return s
 }
 
@@ -168,6 +169,11 @@ func (s *Stasis) connect(ctx context.Context) (ari.Client, error) {
 			Password:     s.o.Password,
 			Logger:       newLibLogger(s.log),
 		})
+		if err == nil {
+			if err := useHTTPClient(cl, s.http); err != nil {
+				s.log.WarnContext(ctx, "ARI requests use Go's default HTTP client", "err", err)
+			}
+		}
 		ch <- result{cl, err}
 	}()
 	t := time.NewTimer(s.o.ConnectTimeout)
