@@ -17,10 +17,6 @@ import (
 	"github.com/callscreen/callscreen/screening"
 )
 
-// DefaultFastAGIAddr is where the shipped dialplan expects the FastAGI
-// server: AGI(agi://127.0.0.1:4573/screen?profile=<p>).
-const DefaultFastAGIAddr = "127.0.0.1:4573"
-
 // FastAGIScript is the script that screens a call.
 const FastAGIScript = "screen"
 

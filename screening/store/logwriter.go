@@ -272,9 +272,6 @@ func (w *LogWriter) Dropped() uint64 { return w.dropped.Load() }
 // failed, say a full disk, or the record was invalid).
 func (w *LogWriter) Failed() uint64 { return w.failed.Load() }
 
-// Queued returns how many records wait to be written.
-func (w *LogWriter) Queued() int { return len(w.ch) }
-
 func (w *LogWriter) run() {
 	defer close(w.done)
 	var (
