@@ -17,11 +17,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Validate the configuration and say what is wrong, key by key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true})
+			cfg, rt, err := g.open(cmd.Context(), screenerOptions{readOnly: true})
 			if err != nil {
 				return err
 			}

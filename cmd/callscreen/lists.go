@@ -128,11 +128,7 @@ func expirySuffix(t time.Time) string {
 }
 
 func openForLists(cmd *cobra.Command, g *globals) (*screener, *store.Store, error) {
-	cfg, err := g.load()
-	if err != nil {
-		return nil, nil, err
-	}
-	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{})
+	_, rt, err := g.open(cmd.Context(), screenerOptions{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -47,11 +47,7 @@ func newLog(g *globals) *cobra.Command {
 				f.Action = a
 			}
 			f.Outcome = screening.Outcome(outcome)
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true})
+			_, rt, err := g.open(cmd.Context(), screenerOptions{readOnly: true})
 			if err != nil {
 				return err
 			}

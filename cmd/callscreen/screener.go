@@ -65,6 +65,20 @@ func openStore(ctx context.Context, path string) (*store.Store, error) {
 	return st, nil
 }
 
+// open loads the configuration and opens the screener on it: what every
+// command that evaluates calls or reads the lists and the log starts with.
+func (g *globals) open(ctx context.Context, opts screenerOptions) (*config.Config, *screener, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := newScreener(ctx, cfg, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, rt, nil
+}
+
 // requireStore returns the store or an error saying there is none yet.
 func (rt *screener) requireStore() (*store.Store, error) {
 	if rt.store == nil {
