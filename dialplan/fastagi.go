@@ -125,9 +125,10 @@ func (a *FastAGI) Refused() (full, unauthenticated uint64) {
 // goroutine until ctx is cancelled. The caller listens (so that a port
 // clash fails start-up); Serve closes ln when it returns. On
 // cancellation it keeps accepting but screens no new call (each is
-// continued straight to its ring target), waits up to DrainTimeout for
-// calls in flight, fails the rest open, closes ln and returns nil. It
-// returns an error for unusable options or when ln fails. Call it once.
+// continued straight to its ring target), waits up to the Handler's
+// DrainTimeout for calls in flight, fails the rest open, closes ln and
+// returns nil. It returns an error for unusable options or when ln fails.
+// Call it once.
 func (a *FastAGI) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.h.check(); err != nil {
 		ln.Close()

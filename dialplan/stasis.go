@@ -107,9 +107,9 @@ func NewStasis(h *Handler, opts StasisOptions) *Stasis {
 // Run serves the application until ctx is cancelled: it connects to ARI,
 // reconnects with capped backoff when Asterisk goes away, and screens each
 // call in its own goroutine. On cancellation it stops screening new calls
-// (they are continued straight to their ring target), waits up to
-// DrainTimeout for calls in flight, fails the rest open, and returns nil.
-// It returns an error only for unusable options.
+// (they are continued straight to their ring target), waits up to the
+// Handler's DrainTimeout for calls in flight, fails the rest open, and
+// returns nil. It returns an error only for unusable options.
 func (s *Stasis) Run(ctx context.Context) error {
 	if err := s.h.check(); err != nil {
 		return err
