@@ -5,15 +5,47 @@
 # A go command new enough for go.mod; installed on first use if missing.
 GO        ?= $(shell integration/bootstrap-go.sh)
 BIN       := bin/callscreen
+# The version stamped into the binary and the package (packaging/version.sh).
+VERSION   ?= $(shell packaging/version.sh)
+LDFLAGS   := -X main.version=$(VERSION)
+# make deb: the architectures built; make install: where.
+DEB_ARCHS ?= amd64 arm64
+PREFIX    ?= /usr/local
 FUZZTIME  ?= 30000x
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build test unit lint fuzz integration faults bench loadtest demo clean
+.PHONY: all build deb install test unit lint fuzz integration faults bench loadtest demo clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/callscreen
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callscreen
+
+## deb: bin/callscreen_<version>_<arch>.deb for each of $(DEB_ARCHS)
+## (dpkg-deb; see packaging/README.md).
+deb:
+	@for a in $(DEB_ARCHS); do \
+		GO=$(GO) packaging/build-deb.sh $$a '$(VERSION)' bin || exit 1; \
+	done
+
+## install: without a package manager: the binary in $(PREFIX)/bin, the
+## sample configuration, the unit (its ExecStart pointing there), the
+## prompts and the manual page; then what the package's postinst does (user,
+## secrets, prompt links). DESTDIR is honoured.
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/callscreen
+	install -d -m 0750 $(DESTDIR)/etc/callscreen
+	[ -e $(DESTDIR)/etc/callscreen/callscreen.yaml ] || \
+		install -m 0640 asterisk-conf/callscreen.yaml $(DESTDIR)/etc/callscreen/callscreen.yaml
+	sed 's#^ExecStart=/usr/bin/#ExecStart=$(PREFIX)/bin/#' asterisk-conf/callscreen.service | \
+		install -D -m 0644 /dev/stdin $(DESTDIR)/etc/systemd/system/callscreen.service
+	cd asterisk-conf/sounds && find en ja -type f -name '*.wav' -exec \
+		install -D -m 0644 {} $(DESTDIR)/usr/share/callscreen/sounds/{} \;
+	for f in asterisk-conf/*.conf asterisk-conf/README.md asterisk-conf/freepbx/extensions_custom.conf; do \
+		install -D -m 0644 $$f $(DESTDIR)/usr/share/callscreen/$$f || exit 1; \
+	done
+	$(BIN) man | gzip -9n | install -D -m 0644 /dev/stdin $(DESTDIR)$(PREFIX)/share/man/man1/callscreen.1.gz
+	[ -n "$(DESTDIR)" ] || sh packaging/debian/postinst configure
 
 ## test: everything CI runs (unit, fuzz, integration on a real Asterisk).
 test: lint unit fuzz integration

@@ -24,7 +24,8 @@ import (
 )
 
 func newDoctor(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the configuration, Asterisk, the prompts, the listeners and the database",
 		Long: `doctor checks what callscreen needs and says what to change, and where,
@@ -38,13 +39,21 @@ check fails. Warnings such as "serve isn't running" do not fail.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.load()
 			d := newDoctorRun(cmd.OutOrStdout())
+			d.json = asJSON
 			d.run(cmd.Context(), g.configPath, cfg, err)
+			if asJSON {
+				if err := d.writeJSON(); err != nil {
+					return err
+				}
+			}
 			if d.failed > 0 {
 				return fmt.Errorf("doctor: %d check(s) failed", d.failed)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON (checks with status, name, message, fix; failed, warnings)")
+	return cmd
 }
 
 // doctorRun runs the checks and prints each result as it comes.
@@ -54,6 +63,9 @@ type doctorRun struct {
 	// timeout bounds each network check.
 	timeout        time.Duration
 	failed, warned int
+	// json collects the results for writeJSON instead of printing them.
+	json    bool
+	results []doctorResult
 }
 
 func newDoctorRun(out io.Writer) *doctorRun {
@@ -68,6 +80,10 @@ func (d *doctorRun) report(status, name, msg, fix string) {
 		d.failed++
 	case "WARN":
 		d.warned++
+	}
+	if d.json {
+		d.results = append(d.results, doctorResult{Status: strings.ToLower(status), Name: name, Message: msg, Fix: fix})
+		return
 	}
 	fmt.Fprintf(d.out, "%-4s  %-9s %s\n", status, name, msg)
 	if fix != "" && status != "OK" {
@@ -92,7 +108,9 @@ func (d *doctorRun) run(ctx context.Context, path string, cfg *config.Config, lo
 	d.checkAGI(ctx, cfg)
 	d.checkHTTP(ctx, cfg)
 	d.checkDatabase(ctx, cfg)
-	fmt.Fprintf(d.out, "\n%d failed, %d warnings\n", d.failed, d.warned)
+	if !d.json {
+		fmt.Fprintf(d.out, "\n%d failed, %d warnings\n", d.failed, d.warned)
+	}
 }
 
 func (d *doctorRun) checkConfig(path string, cfg *config.Config) {

@@ -106,6 +106,12 @@ func newListsAdd(g *globals) *cobra.Command {
 				}
 				entries = append(entries, screening.Entry{Kind: kind, Number: n, Expires: exp, Source: screening.SourceOperator, Reason: reason, Created: now})
 			}
+			if !cmd.Flags().Changed("reason") {
+				// No --reason: an entry already on the list keeps its own.
+				if err := keepReasons(cmd.Context(), st, entries); err != nil {
+					return err
+				}
+			}
 			for _, e := range entries {
 				if err := st.Put(cmd.Context(), e); err != nil {
 					return err
@@ -115,7 +121,7 @@ func newListsAdd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why the entry exists (shown in verdicts)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the entry exists (shown in verdicts); without it, an entry already listed keeps its reason")
 	cmd.Flags().StringVar(&expires, "expires", "", "expire after a duration (24h, 7d) or on a date (2026-12-31)")
 	return cmd
 }
@@ -195,6 +201,9 @@ func newListsShow(g *globals) *cobra.Command {
 				}
 				f.Kind = k
 			}
+			if err := checkSource(f.Source); err != nil {
+				return usageError{err}
+			}
 			rt, st, err := openForLists(cmd, g)
 			if err != nil {
 				return err
@@ -205,6 +214,9 @@ func newListsShow(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
+				if entries == nil {
+					entries = []screening.Entry{} // [], not null
+				}
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(entries)
 			}
 			printEntries(cmd.OutOrStdout(), entries, rt.engine.ProfileFor("", "").Country)

@@ -21,6 +21,7 @@ func newLog(g *globals) *cobra.Command {
 		outcome string
 		asJSON  bool
 		summary bool
+		id      string
 	)
 	cmd := &cobra.Command{
 		Use:   "log",
@@ -28,7 +29,8 @@ func newLog(g *globals) *cobra.Command {
 		Example: `  callscreen log
   callscreen log --action reject --since 7d
   callscreen log --caller +8190 --json
-  callscreen log --summary --since 7d`,
+  callscreen log --summary --since 7d
+  callscreen log --id 1732512345.42`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
@@ -56,6 +58,9 @@ func newLog(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if id != "" {
+				return printOneRecord(cmd, st, id, asJSON)
+			}
 			if summary {
 				from := f.Since
 				if from.IsZero() {
@@ -66,7 +71,7 @@ func newLog(g *globals) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return json.NewEncoder(cmd.OutOrStdout()).Encode(s)
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(newSummaryJSON(s))
 				}
 				printSummary(cmd.OutOrStdout(), s, from, now)
 				return nil
@@ -97,6 +102,7 @@ func newLog(g *globals) *cobra.Command {
 	fl.BoolVar(&f.MonitorOnly, "monitor", false, "only calls screened in monitor mode")
 	fl.IntVarP(&f.Limit, "limit", "n", 50, "show at most this many")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON record per line")
+	fl.StringVar(&id, "id", "", "show the whole record of one call: its id (SCREEN_ID, a notification's call_id)")
 	fl.BoolVar(&summary, "summary", false, "print counts by action and outcome, top indicators, and what monitor mode would have changed (default: the last 7 days)")
 	return cmd
 }

@@ -40,6 +40,8 @@ func newRoot() *cobra.Command {
 		newLog(g),
 		newConfigCmd(g),
 		newDoctor(g),
+		newMan(),
+		newSetup(g),
 	)
 	return root
 }

@@ -89,6 +89,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return err
 	}
 	m := metrics.New(logw)
+	m.SetBuildInfo(version)
+	m.WatchLists(func(k screening.ListKind) int { return rt.lists.Snapshot().Len(k) })
 	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: log.With("component", "notify"), CallLog: rt.store, UserAgent: "callscreen/" + version})
 	if err != nil {
 		return err
@@ -157,10 +159,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return p.Dialplan, true
 	}
 	// Each front end drains its own calls: a Handler apiece, configured
-	// alike.
-	handler := func() *dialplan.Handler {
+	// alike, counting its calls in flight under its mode.
+	handler := func(mode screening.Mode) *dialplan.Handler {
 		return dialplan.NewHandler(dialplan.HandlerOptions{
-			Evaluator:    rt.engine,
+			Evaluator:    m.CountInFlight(mode, rt.engine),
 			Profiles:     profiles,
 			Recorder:     svc,
 			Rememberer:   svc,
@@ -169,7 +171,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		})
 	}
 	if cfg.ARI.Enabled {
-		app := dialplan.NewStasis(handler(), dialplan.StasisOptions{
+		app := dialplan.NewStasis(handler(screening.ModeARI), dialplan.StasisOptions{
 			URL:          cfg.ARI.URL,
 			WebsocketURL: cfg.ARI.WebsocketURL,
 			Username:     cfg.ARI.Username,
@@ -181,7 +183,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		run("ari", app.Run)
 	}
 	if cfg.AGI.Enabled {
-		srv := dialplan.NewFastAGI(handler(), dialplan.FastAGIOptions{
+		srv := dialplan.NewFastAGI(handler(screening.ModeAGI), dialplan.FastAGIOptions{
 			Callbacks:    rt.engine,
 			Logger:       log.With("mode", "agi"),
 			Key:          cfg.AGI.Key,

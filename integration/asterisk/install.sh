@@ -24,6 +24,8 @@
 #   CALLSCREEN_REBUILD=1      discard the cached chroot and build a new one
 #   CALLSCREEN_CHROOT_EXTRA   more packages for the chroot, space-separated
 #                             (only used when the chroot is (re)built)
+#   CALLSCREEN_NO_PROMPTS=1   skip step 3: a pristine Debian root (the package
+#                             test installs the prompts with the .deb)
 set -euo pipefail
 
 ROOT=${CALLSCREEN_ASTERISK_ROOT:-/var/cache/callscreen/asterisk-sid}
@@ -131,6 +133,10 @@ else
 fi
 
 # --- 3. callscreen prompts --------------------------------------------------
+if [[ ${CALLSCREEN_NO_PROMPTS:-0} == 1 ]]; then
+	echo "$ROOT"
+	exit 0
+fi
 # Debian's asterisk has astdatadir=/usr/share/asterisk, so sound:callscreen/x
 # for language en resolves to /usr/share/asterisk/sounds/en/callscreen/x.wav.
 # sounds/en is an absolute symlink (via /etc/alternatives) that only resolves

@@ -69,6 +69,14 @@ type AsteriskOptions struct {
 	KeepVoicemail bool
 	// Log receives install.sh's output; default discard.
 	Log io.Writer
+	// KeepConfig starts Asterisk with the root's /etc/asterisk as it is
+	// (no sample, no overlay): for a root configured by other means, such
+	// as the package test's `callscreen setup asterisk`.
+	KeepConfig bool
+	// LockRoot names the chroot whose lock is held while this Asterisk runs;
+	// default Root. An Asterisk in another root uses the same loopback
+	// ports as the shared one, so it must hold DefaultRoot's lock.
+	LockRoot string
 }
 
 // Asterisk is a running Asterisk 22 in the cached chroot.
@@ -245,7 +253,11 @@ func (a *Asterisk) FullLog() string {
 // ---- internals ----------------------------------------------------------------
 
 func (a *Asterisk) acquireLock(ctx context.Context) error {
-	path := filepath.Clean(a.Root) + ".lock"
+	lockRoot := a.opts.LockRoot
+	if lockRoot == "" {
+		lockRoot = a.Root
+	}
+	path := filepath.Clean(lockRoot) + ".lock"
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("harness: lock dir: %w", err)
 	}
@@ -318,8 +330,10 @@ func (a *Asterisk) prepare(clearVoicemail bool) error {
 		return err
 	}
 	a.uid, a.gid = uid, gid
-	if err := a.writeConfig(); err != nil {
-		return err
+	if !a.opts.KeepConfig {
+		if err := a.writeConfig(); err != nil {
+			return err
+		}
 	}
 	for _, m := range []struct{ target, src, fstype string }{
 		{"proc", "proc", "proc"},

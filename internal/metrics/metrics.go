@@ -5,11 +5,13 @@ package metrics
 
 import (
 	"net/http"
+	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/callscreen/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/screening"
 )
 
@@ -21,6 +23,7 @@ type Metrics struct {
 	decision   prometheus.Histogram
 	handling   *prometheus.HistogramVec
 	connected  prometheus.Gauge
+	inFlight   *prometheus.GaugeVec
 }
 
 // LogStats reports the call log writer's counters.
@@ -30,11 +33,9 @@ type LogStats interface {
 	Failed() uint64
 }
 
-// NotifyStats reports the notifier's delivery counters.
+// NotifyStats reports the notifier's delivery counters, per destination.
 type NotifyStats interface {
-	Sent() uint64
-	Failed() uint64
-	Dropped() uint64
+	Destinations() []notify.DestinationStats
 }
 
 // New registers callscreen's metrics. log may be nil.
@@ -63,8 +64,15 @@ func New(log LogStats) *Metrics {
 			Namespace: "callscreen", Name: "ari_connected",
 			Help: "1 while connected to Asterisk's ARI, else 0.",
 		}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "callscreen", Name: "calls_in_flight",
+			Help: "Calls being screened now (decided, not yet handed back or ended), by mode.",
+		}, []string{"mode"}),
 	}
-	m.reg.MustRegister(m.calls, m.indicators, m.decision, m.handling, m.connected,
+	for _, mode := range []screening.Mode{screening.ModeARI, screening.ModeAGI} {
+		m.inFlight.WithLabelValues(string(mode)).Set(0)
+	}
+	m.reg.MustRegister(m.calls, m.indicators, m.decision, m.handling, m.connected, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if log != nil {
 		m.reg.MustRegister(
@@ -76,14 +84,77 @@ func New(log LogStats) *Metrics {
 	return m
 }
 
-// WatchNotifications exports n's delivery counters (webhook and email
-// deliveries, each destination counted on its own).
+// WatchNotifications exports n's delivery counters, labelled with the
+// destination (webhook, email).
 func (m *Metrics) WatchNotifications(n NotifyStats) {
-	m.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "notifications_sent_total", Help: "Notifications delivered (webhook and email, per destination)."}, func() float64 { return float64(n.Sent()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "notifications_failed_total", Help: "Notifications given up after their retries."}, func() float64 { return float64(n.Failed()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "notifications_dropped_total", Help: "Notifications dropped because a destination's queue was full."}, func() float64 { return float64(n.Dropped()) }),
-	)
+	m.reg.MustRegister(notifyCollector{
+		n:       n,
+		sent:    prometheus.NewDesc("callscreen_notifications_sent_total", "Notifications delivered, by destination (webhook, email).", []string{"destination"}, nil),
+		failed:  prometheus.NewDesc("callscreen_notifications_failed_total", "Notifications given up after their retries, by destination.", []string{"destination"}, nil),
+		dropped: prometheus.NewDesc("callscreen_notifications_dropped_total", "Notifications dropped because the destination's queue was full, by destination.", []string{"destination"}, nil),
+	})
+}
+
+type notifyCollector struct {
+	n                     NotifyStats
+	sent, failed, dropped *prometheus.Desc
+}
+
+func (c notifyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.sent
+	ch <- c.failed
+	ch <- c.dropped
+}
+
+func (c notifyCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range c.n.Destinations() {
+		ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(d.Sent), d.Name)
+		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(d.Failed), d.Name)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(d.Dropped), d.Name)
+	}
+}
+
+// SetBuildInfo exports callscreen_build_info{version,goversion} 1.
+func (m *Metrics) SetBuildInfo(version string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "callscreen", Name: "build_info",
+		Help: "Always 1; the labels say which callscreen and Go built the running binary.",
+	}, []string{"version", "goversion"})
+	g.WithLabelValues(version, runtime.Version()).Set(1)
+	m.reg.MustRegister(g)
+}
+
+// WatchLists exports the number of entries on each list, read from size
+// at every scrape.
+func (m *Metrics) WatchLists(size func(screening.ListKind) int) {
+	for _, k := range []screening.ListKind{screening.Allow, screening.Block, screening.DoNotOriginate} {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "callscreen", Name: "list_entries",
+			Help:        "Entries on each list (allow, block, dno: do-not-originate) in the live lists.",
+			ConstLabels: prometheus.Labels{"list": string(k)},
+		}, func() float64 { return float64(size(k)) }))
+	}
+}
+
+// Evaluator is the engine as the front ends call it.
+type Evaluator interface {
+	Evaluate(f *screening.Facts, profile string) screening.Verdict
+}
+
+// CountInFlight returns e counting each call it decides as in flight in
+// mode until Observe sees the call's record (every decided call gets one).
+func (m *Metrics) CountInFlight(mode screening.Mode, e Evaluator) Evaluator {
+	return inFlightEvaluator{e: e, g: m.inFlight.WithLabelValues(string(mode))}
+}
+
+type inFlightEvaluator struct {
+	e Evaluator
+	g prometheus.Gauge
+}
+
+func (i inFlightEvaluator) Evaluate(f *screening.Facts, profile string) screening.Verdict {
+	i.g.Inc()
+	return i.e.Evaluate(f, profile)
 }
 
 // WatchCounter exports a counter read from f when /metrics is scraped
@@ -101,6 +172,9 @@ func (m *Metrics) Observe(r *screening.Record) {
 	}
 	m.decision.Observe(r.Decision.Seconds())
 	m.handling.WithLabelValues(string(r.Mode)).Observe(r.Handling.Seconds())
+	if r.Mode == screening.ModeARI || r.Mode == screening.ModeAGI {
+		m.inFlight.WithLabelValues(string(r.Mode)).Dec()
+	}
 }
 
 // SetConnected records the ARI connection state.

@@ -3,10 +3,12 @@ package metrics
 import (
 	"io"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callscreen/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/screening"
 )
 
@@ -16,15 +18,26 @@ func (f fakeLog) Written() uint64 { return f.written }
 func (f fakeLog) Dropped() uint64 { return f.dropped }
 func (f fakeLog) Failed() uint64  { return f.failed }
 
-type fakeNotify struct{ sent, failed, dropped uint64 }
+type fakeNotify []notify.DestinationStats
 
-func (f fakeNotify) Sent() uint64    { return f.sent }
-func (f fakeNotify) Failed() uint64  { return f.failed }
-func (f fakeNotify) Dropped() uint64 { return f.dropped }
+func (f fakeNotify) Destinations() []notify.DestinationStats { return f }
+
+type fakeEngine struct{}
+
+func (fakeEngine) Evaluate(*screening.Facts, string) screening.Verdict { return screening.Verdict{} }
 
 func TestMetricsExposition(t *testing.T) {
 	m := New(fakeLog{written: 7, dropped: 1, failed: 2})
-	m.WatchNotifications(fakeNotify{sent: 5, failed: 3, dropped: 4})
+	m.WatchNotifications(fakeNotify{{Name: "webhook", Sent: 5, Failed: 3, Dropped: 4}, {Name: "email", Sent: 1}})
+	m.SetBuildInfo("1.2.3")
+	m.WatchLists(func(k screening.ListKind) int {
+		return map[screening.ListKind]int{screening.Allow: 3, screening.Block: 11}[k]
+	})
+	// Three ARI calls decided, two of them ended (the two Observe below).
+	ari := m.CountInFlight(screening.ModeARI, fakeEngine{})
+	for range 3 {
+		ari.Evaluate(&screening.Facts{}, "")
+	}
 	rec := screening.Record{
 		Mode: screening.ModeARI,
 		Verdict: screening.Verdict{Profile: "default", Action: screening.Voicemail, Findings: []screening.Finding{
@@ -50,9 +63,16 @@ func TestMetricsExposition(t *testing.T) {
 		`callscreen_log_records_written_total 7`,
 		`callscreen_log_records_dropped_total 1`,
 		`callscreen_log_write_errors_total 2`,
-		`callscreen_notifications_sent_total 5`,
-		`callscreen_notifications_failed_total 3`,
-		`callscreen_notifications_dropped_total 4`,
+		`callscreen_notifications_sent_total{destination="webhook"} 5`,
+		`callscreen_notifications_sent_total{destination="email"} 1`,
+		`callscreen_notifications_failed_total{destination="webhook"} 3`,
+		`callscreen_notifications_dropped_total{destination="webhook"} 4`,
+		`callscreen_build_info{goversion="` + runtime.Version() + `",version="1.2.3"} 1`,
+		`callscreen_list_entries{list="allow"} 3`,
+		`callscreen_list_entries{list="block"} 11`,
+		`callscreen_list_entries{list="dno"} 0`,
+		`callscreen_calls_in_flight{mode="ari"} 1`,
+		`callscreen_calls_in_flight{mode="agi"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)

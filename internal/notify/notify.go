@@ -91,6 +91,8 @@ type destination struct {
 	suppressed *Suppressed
 	byCaller   map[string]int
 	timer      *time.Timer
+	// What happened to this destination's notifications (DestinationStats).
+	sent, failed, dropped atomic.Uint64
 }
 
 // message is one notification, encoded once and retried as it is.
@@ -298,6 +300,7 @@ func (n *Notifier) flushLocked(d *destination, now time.Time) {
 
 func (n *Notifier) drop(d *destination, m *message, why string) {
 	n.dropped.Add(1)
+	d.dropped.Add(1)
 	args := []any{"destination", d.name, "event", m.payload.Event, "delivery", m.payload.Delivery, "why", why}
 	if c := m.payload.Call; c != nil {
 		args = append(args, "call", c.CallID, "caller", c.Caller)
@@ -316,12 +319,14 @@ func (n *Notifier) deliver(ctx context.Context, d *destination, m *message) {
 		err := d.send(ctx, m)
 		if err == nil {
 			n.sent.Add(1)
+			d.sent.Add(1)
 			log.Debug("notification delivered", "attempt", attempt)
 			return
 		}
 		var perm *permanentError
 		if errors.As(err, &perm) || attempt >= n.opts.Attempts || ctx.Err() != nil {
 			n.failed.Add(1)
+			d.failed.Add(1)
 			log.Error("notification not delivered; giving up", "attempt", attempt, "permanent", perm != nil, "err", err)
 			return
 		}
@@ -337,6 +342,7 @@ func (n *Notifier) deliver(ctx context.Context, d *destination, m *message) {
 		case <-ctx.Done():
 			t.Stop()
 			n.failed.Add(1)
+			d.failed.Add(1)
 			log.Error("notification not delivered; shutting down", "attempt", attempt, "err", err)
 			return
 		}
@@ -396,6 +402,21 @@ func (n *Notifier) Close(ctx context.Context) error {
 func (n *Notifier) Sent() uint64    { return n.sent.Load() }
 func (n *Notifier) Failed() uint64  { return n.failed.Load() }
 func (n *Notifier) Dropped() uint64 { return n.dropped.Load() }
+
+// DestinationStats are one destination's delivery counters.
+type DestinationStats struct {
+	Name                  string // webhook, email
+	Sent, Failed, Dropped uint64
+}
+
+// Destinations returns the counters of each configured destination.
+func (n *Notifier) Destinations() []DestinationStats {
+	out := make([]DestinationStats, 0, len(n.dests))
+	for _, d := range n.dests {
+		out = append(out, DestinationStats{Name: d.name, Sent: d.sent.Load(), Failed: d.failed.Load(), Dropped: d.dropped.Load()})
+	}
+	return out
+}
 
 // ---- digest -------------------------------------------------------------------
 

@@ -217,6 +217,11 @@ func TestRetries(t *testing.T) {
 			if n.Sent() != tc.wantSent || n.Failed() != tc.wantFailed {
 				t.Errorf("sent %d failed %d, want %d %d", n.Sent(), n.Failed(), tc.wantSent, tc.wantFailed)
 			}
+			// The same, counted for the one destination (the metrics' label).
+			want := []DestinationStats{{Name: "webhook", Sent: tc.wantSent, Failed: tc.wantFailed}}
+			if got := n.Destinations(); !slices.Equal(got, want) {
+				t.Errorf("Destinations() = %+v, want %+v", got, want)
+			}
 		})
 	}
 }
