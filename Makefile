@@ -82,12 +82,14 @@ integration: build
 	integration/asterisk/install.sh
 	CALLSCREEN_INTEGRATION=1 $(GO) test -count=1 -v -timeout 40m ./integration/...
 
-## faults: fault injection under 20 calls/s (about 5 minutes, not part of
+## faults: fault injection under 20 calls/s (about 15 minutes, not part of
 ## `make test`): callscreen SIGKILLed and restarted, Asterisk restarted,
-## the call log's disk filled up. See docs/RELIABILITY.md.
+## the call log's disk filled up; bursts of 50 simultaneous calls through
+## ARI and FastAGI, then a soak of mixed bursts for CALLSCREEN_SOAK
+## (default 10m; `make integration` runs it for 1m). See docs/RELIABILITY.md.
 faults: build
 	integration/asterisk/install.sh
-	CALLSCREEN_INTEGRATION=1 CALLSCREEN_FAULTS=1 $(GO) test -count=1 -v -timeout 20m -run '^TestFaults$$' ./integration/
+	CALLSCREEN_INTEGRATION=1 CALLSCREEN_FAULTS=1 $(GO) test -count=1 -v -timeout 40m -run '^TestFaults$$' ./integration/
 
 ## bench: engine benchmarks (1 M and 10 M list entries, busy velocity).
 bench:

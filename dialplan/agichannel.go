@@ -28,6 +28,10 @@ const (
 	maxAGIEnv = 64 << 10
 )
 
+// agiWriteTimeout bounds writing one command to Asterisk, whatever the
+// command's context: see exec.
+const agiWriteTimeout = 5 * time.Second
+
 // dtmfKeys are the keys that interrupt a prompt or a recording.
 const dtmfKeys = "0123456789*#"
 
@@ -151,13 +155,22 @@ func (c *agiChannel) exec(ctx context.Context, verb string, args ...string) (*ag
 		return nil, fmt.Errorf("%s: %w", verb, err)
 	}
 
+	// The read waits for Asterisk under ctx's deadline, and ctx's end
+	// interrupts it. The write has a deadline of its own (a command line
+	// fits in the socket buffer: it goes out at once unless Asterisk has
+	// stopped reading). Were it ctx's, a command whose turn comes just
+	// before a short deadline (Gather's 500 ms) on a busy machine would
+	// reach write(2) after it and send nothing.
 	dl, _ := ctx.Deadline()
-	if err := c.conn.SetDeadline(dl); err != nil {
+	if err := c.conn.SetReadDeadline(dl); err != nil {
+		return nil, fmt.Errorf("%s: set deadline: %w", verb, err)
+	}
+	if err := c.conn.SetWriteDeadline(time.Now().Add(agiWriteTimeout)); err != nil {
 		return nil, fmt.Errorf("%s: set deadline: %w", verb, err)
 	}
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		_ = c.conn.SetDeadline(time.Unix(1, 0)) // interrupt the read now
+		_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // interrupt the read now
 		close(fired)
 	})
 	defer func() {
@@ -166,13 +179,18 @@ func (c *agiChannel) exec(ctx context.Context, verb string, args ...string) (*ag
 		}
 	}()
 
-	c.lr.err, c.w.err = nil, nil
+	c.lr.err, c.w.err, c.w.n = nil, nil, 0
 	line := strings.Join(append([]string{verb}, args...), " ")
 	resp := c.a.Command(line)
 	switch {
+	case c.w.err != nil && c.w.n == 0:
+		// Nothing went out: the session is still in step.
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: not sent: %w", verb, err)
+		}
+		return nil, fmt.Errorf("%s: not sent: %w", verb, c.w.err)
 	case c.w.err != nil:
-		// A command may have gone out in part: nothing after it can be
-		// trusted.
+		// A command went out in part: nothing after it can be trusted.
 		c.broken = fmt.Errorf("AGI connection: write: %w", c.w.err)
 		return nil, fmt.Errorf("%s: %w", verb, c.broken)
 	case c.lr.err != nil && errors.Is(c.lr.err, os.ErrDeadlineExceeded):
@@ -572,14 +590,17 @@ func isAGIAnswer(s string) bool {
 }
 
 // errWriter remembers the last write error, which the agi library does
-// not return apart from a protocol error.
+// not return apart from a protocol error, and how many bytes went out
+// (exec resets both before each command).
 type errWriter struct {
 	w   io.Writer
 	err error
+	n   int
 }
 
 func (w *errWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
+	w.n += n
 	if err != nil {
 		w.err = err
 	}

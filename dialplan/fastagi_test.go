@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -648,6 +649,56 @@ func TestAGIStaleAnswerSkipped(t *testing.T) {
 	v, ok, err := ch.Get(context.Background(), "FAST")
 	if err != nil || !ok || v != "fast-value" {
 		t.Errorf("next Get = %q, %v, %v; want fast-value", v, ok, err)
+	}
+}
+
+// lateConn is a connection whose next write is held back, as a goroutine
+// descheduled on a busy machine between deciding to send a command and
+// sending it.
+type lateConn struct {
+	net.Conn
+	hold atomic.Int64 // nanoseconds the next write waits
+}
+
+func (c *lateConn) Write(p []byte) (int, error) {
+	if d := c.hold.Swap(0); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+	return c.Conn.Write(p)
+}
+
+// TestAGILateWriteKeepsSession: a Gather read whose write went out after
+// Gather's short deadline had passed must not break the session: the
+// verdict written next, under the call's own deadline, must still reach
+// Asterisk. On a burst of calls this lost a withheld caller's verdict
+// and its fail-open alike ("SET VARIABLE: ... write: i/o timeout").
+func TestAGILateWriteKeepsSession(t *testing.T) {
+	f := newFakeAsterisk(agiEnv()...)
+	f.vars["CALLERID(pres)"] = "prohib"
+	srv, cli := net.Pipe()
+	go f.run(cli)
+	defer srv.Close()
+	conn := &lateConn{Conn: srv}
+	ch, _, err := openAGI(conn, time.Second, "/tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	conn.hold.Store(int64(200 * time.Millisecond))
+	_, _, err = ch.Get(ctx, "CALLERID(pres)")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("late Get: %v, want the deadline", err)
+	}
+	if err := ch.SetVars(context.Background(), map[string]string{VarAction: "number_request"}); err != nil {
+		t.Fatalf("SetVars after a late write: %v", err)
+	}
+	if got := f.variables()[VarAction]; got != "number_request" {
+		t.Errorf("%s = %q, want number_request", VarAction, got)
+	}
+	v, ok, err := ch.Get(context.Background(), "CALLERID(pres)")
+	if err != nil || !ok || v != "prohib" {
+		t.Errorf("next Get = %q, %v, %v; want prohib (the late answer skipped)", v, ok, err)
 	}
 }
 

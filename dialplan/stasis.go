@@ -59,10 +59,15 @@ type Stasis struct {
 	http *http.Client
 	// dial connects a client; tests replace it.
 	dial func(ctx context.Context) (ari.Client, error)
-	// filterEvents sets the application's event filter (putEventFilter);
+	// filterEvents sets the application's event filter when Asterisk
+	// lacks it (ensureEventFilter) and reports whether it sent a PUT;
 	// tests replace it.
-	filterEvents func(ctx context.Context) error
-	arrays       arrayWrites
+	filterEvents func(ctx context.Context) (bool, error)
+	// appMu keeps callscreen's own read of the application (probe) from
+	// overlapping its event-filter PUT: Asterisk 22 can corrupt its heap
+	// when the two meet (see ensureEventFilter).
+	appMu  sync.Mutex
+	arrays arrayWrites
 
 	mu sync.Mutex
 	// claims holds the channels a goroutine is handling (zero time) or
@@ -100,7 +105,7 @@ func NewStasis(h *Handler, opts StasisOptions) *Stasis {
 	}
 	s := &Stasis{h: h, o: o, http: newARIClient(), log: o.Logger.With("app", o.Application), claims: make(map[string]time.Time)}
 	s.dial = s.connect
-	s.filterEvents = s.putEventFilter
+	s.filterEvents = s.ensureEventFilter
 	return s
 }
 
@@ -276,9 +281,10 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 				} else {
 					probeFails = 0
 					go s.sweepOrphans(ctx, calls, cl)
-					// Asterisk may have restarted between two health
-					// checks: the new application has no filter.
-					go s.applyFilter(ctx)
+					// No filter here: an Asterisk restart drops the
+					// websocket, and the filter is checked when it is
+					// back (above). A PUT on a timer can crash
+					// Asterisk (see applyFilter).
 				}
 			}
 
@@ -294,11 +300,20 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 	}
 }
 
-// applyFilter sets the event filter. Without it callscreen works the same,
-// at more CPU for both processes, so a failure is only logged.
+// applyFilter sets the event filter if Asterisk does not have it: once
+// per connection (at connect and when the websocket comes back), never
+// periodically. Asterisk 22 can corrupt its heap when the filter is
+// replaced while another thread serialises the application, so a PUT is
+// sent only when the filter read back is not callscreen's (see
+// docs/RELIABILITY.md). Without the filter callscreen works the same, at
+// more CPU for both processes, so a failure is only logged.
 func (s *Stasis) applyFilter(ctx context.Context) {
-	if err := s.filterEvents(ctx); err != nil && ctx.Err() == nil {
+	put, err := s.filterEvents(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
 		s.log.WarnContext(ctx, "ARI event filter not set; Asterisk sends every channel event (more CPU, same screening)", "err", err)
+	case put:
+		s.log.InfoContext(ctx, "ARI event filter set")
 	}
 }
 
@@ -326,6 +341,8 @@ func (s *Stasis) probe(ctx context.Context, cl ari.Client) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
+		s.appMu.Lock()
+		defer s.appMu.Unlock()
 		_, err := cl.Application().Data(ari.NewKey(ari.ApplicationKey, s.o.Application))
 		done <- err
 	}()

@@ -255,7 +255,7 @@ func runStasis(t *testing.T, f *fakeARI, eng Evaluator, mod func(*stasisTestOpti
 	}
 	s := NewStasis(NewHandler(o.HandlerOptions), o.StasisOptions)
 	s.dial = func(context.Context) (ari.Client, error) { return f, nil }
-	s.filterEvents = func(context.Context) error { f.filtered.Add(1); return nil }
+	s.filterEvents = func(context.Context) (bool, error) { f.filtered.Add(1); return true, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.err = s.Run(ctx); close(r.done) }()

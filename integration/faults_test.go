@@ -25,9 +25,13 @@ import (
 //
 //  1. callscreen killed with SIGKILL and restarted 5 s later;
 //  2. Asterisk restarted;
-//  3. the call log's file system filled up (a 32 MiB tmpfs), then freed.
+//  3. the call log's file system filled up (a 32 MiB tmpfs), then freed;
 //
-// It takes about four minutes and runs only with CALLSCREEN_FAULTS=1
+// then bursts of 50 simultaneous calls through ARI and through FastAGI,
+// and the soak: mixed bursts through both for CALLSCREEN_SOAK (default 10
+// minutes) with Asterisk dumping core on a crash (burst_test.go).
+//
+// It takes about 15 minutes and runs only with CALLSCREEN_FAULTS=1
 // (`make faults`). docs/RELIABILITY.md quotes its figures.
 func TestFaults(t *testing.T) {
 	if os.Getenv("CALLSCREEN_FAULTS") != "1" {
@@ -38,6 +42,7 @@ func TestFaults(t *testing.T) {
 	t.Run("SIGKILL", func(t *testing.T) { faultKill(t, f, lg) })
 	t.Run("AsteriskRestart", func(t *testing.T) { faultAsteriskRestart(t, f, lg) })
 	t.Run("DatabaseFull", func(t *testing.T) { faultDatabaseFull(t, f, lg) })
+	t.Run("Bursts", func(t *testing.T) { burstScenarios(t, f, soakDuration(t, 10*time.Minute)) })
 }
 
 // loadGen runs sipp load against ownNumber (default profile: rings).

@@ -129,7 +129,7 @@ func TestDebianPackage(t *testing.T) {
 		t.Errorf("callscreen --version = %q, want %s", v, v1)
 	}
 	gid := lookupGroup(t, root, "callscreen")
-	for _, f := range []string{"etc/callscreen/callscreen.yaml", "etc/callscreen/ari.secret", "etc/callscreen/dashboard.secret"} {
+	for _, f := range []string{"etc/callscreen/callscreen.yaml", "etc/callscreen/ari.secret", "etc/callscreen/dashboard.secret", "etc/callscreen/agi.key"} {
 		checkMode(t, filepath.Join(root, f), 0, gid, 0o640)
 	}
 	checkMode(t, filepath.Join(root, "etc/callscreen"), 0, gid, 0o750)
@@ -174,6 +174,10 @@ func TestDebianPackage(t *testing.T) {
 	t.Logf("setup asterisk --apply (Asterisk not running yet):\n%s", harness.TailLines(out, 6))
 	if !strings.Contains(harness.ReadFile(filepath.Join(root, "etc/asterisk/ari.conf")), "password="+secret+"\n") {
 		t.Error("ari.conf does not carry callscreen's ari.secret")
+	}
+	agiKey := strings.TrimSpace(harness.ReadFile(filepath.Join(root, "etc/callscreen/agi.key")))
+	if len(agiKey) < 32 || !strings.Contains(harness.ReadFile(filepath.Join(root, "etc/asterisk/callscreen_extensions.conf")), "\nCALLSCREEN_AGI_KEY="+agiKey+"\n") {
+		t.Errorf("the dialplan's CALLSCREEN_AGI_KEY is not callscreen's generated agi.key %q", agiKey)
 	}
 
 	// Asterisk, holding the shared test Asterisk's lock: same ports.

@@ -68,6 +68,7 @@ callscreen-inbound (or from-pstn-callscreen on FreePBX); see
 	f.StringVar(&o.etc, "asterisk-etc", "/etc/asterisk", "Asterisk's configuration directory")
 	f.StringVar(&o.flavor, "flavor", "auto", "auto, asterisk or freepbx")
 	f.StringVar(&o.secretFile, "secret-file", "/etc/callscreen/ari.secret", "callscreen's ARI password file (ari.password_file)")
+	f.StringVar(&o.agiKeyFile, "agi-key-file", "/etc/callscreen/agi.key", "callscreen's FastAGI key file (agi.key_file): its key becomes CALLSCREEN_AGI_KEY")
 	f.StringVar(&o.ariUser, "ari-user", "callscreen", "the ARI user (ari.username)")
 	f.StringVar(&o.httpListen, "http-listen", "127.0.0.1:8088", "where Asterisk's HTTP server (ARI) listens")
 	f.StringVar(&o.samples, "samples", defaultSamplesDir(), "the sample configuration whose contexts are installed")
@@ -99,6 +100,7 @@ type setupOptions struct {
 	apply, undo, noReload bool
 	etc, flavor           string
 	secretFile, ariUser   string
+	agiKeyFile            string
 	httpListen, samples   string
 	asterisk              string
 	desk, mailbox         string
@@ -170,6 +172,7 @@ type asteriskSetup struct {
 	flavor    string // asterisk or freepbx
 	password  string
 	newSecret string // generated: to be written to o.secretFile
+	agiKey    string // from o.agiKeyFile: the dialplan's CALLSCREEN_AGI_KEY
 	host      string
 	port      string
 }
@@ -207,6 +210,20 @@ func newAsteriskSetup(o setupOptions) (*asteriskSetup, error) {
 			s.newSecret = s.password
 		default:
 			return nil, fmt.Errorf("setup: reading the ARI password: %w", err)
+		}
+		// The FastAGI key the package generated: without it in the
+		// dialplan, callscreen (which reads the same file) closes every
+		// FastAGI session unanswered and those calls ring unscreened.
+		b, err = os.ReadFile(o.agiKeyFile)
+		switch {
+		case err == nil:
+			s.agiKey = strings.TrimRight(string(b), "\r\n")
+			if s.agiKey == "" || strings.ContainsAny(s.agiKey, "\n;&,()$") {
+				return nil, fmt.Errorf("setup: %s: the key must be one line without ; & , ( ) or $", o.agiKeyFile)
+			}
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			return nil, fmt.Errorf("setup: reading the FastAGI key: %w", err)
 		}
 	}
 	return s, nil
@@ -401,6 +418,8 @@ func (s *asteriskSetup) contextsFile(ext string) (string, error) {
 			l = k + "=" + s.o.desk
 		case k == "CALLSCREEN_MAILBOX" && s.o.mailbox != "":
 			l = k + "=" + s.o.mailbox
+		case k == "CALLSCREEN_AGI_KEY" && s.agiKey != "":
+			l = k + "=" + s.agiKey
 		}
 		globals = append(globals, strings.TrimSpace(l))
 	}

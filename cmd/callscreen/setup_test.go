@@ -66,6 +66,10 @@ func runSetup(t *testing.T, o setupOptions) string {
 	return out.String()
 }
 
+// testAGIKey is the FastAGI key file's content in TestSetupAsterisk: the
+// dialplan's CALLSCREEN_AGI_KEY must carry it.
+const testAGIKey = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
 func TestSetupAsterisk(t *testing.T) {
 	repo, err := filepath.Abs("../../asterisk-conf")
 	if err != nil {
@@ -86,7 +90,7 @@ func TestSetupAsterisk(t *testing.T) {
 				"http.conf":       {"[general]\n" + setupBegin + "\nenabled=yes\nbindport=8088\n" + setupEnd + "\n", "\nbindaddr=127.0.0.1\n"},
 				"extensions.conf": {"Goto(callscreen-inbound,${EXTEN},1)\n" + setupBeginNL + "\n#include \"" + contextsFile + "\"\n"},
 				contextsFile: {"[globals](+)\nCALLSCREEN_DESK=PJSIP/200\nCALLSCREEN_MAILBOX=", "[callscreen-inbound]\n", "[callscreen-agi]\n",
-					"Stasis(callscreen,${CALLSCREEN_PROFILE})"},
+					"Stasis(callscreen,${CALLSCREEN_PROFILE})", "\nCALLSCREEN_AGI_KEY=" + testAGIKey + "\n"},
 			},
 		},
 		{
@@ -102,7 +106,11 @@ func TestSetupAsterisk(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			etc := writeTree(t, tc.tree)
 			secret := filepath.Join(filepath.Dir(etc), "ari.secret")
-			o := setupOptions{etc: etc, flavor: tc.flavor, secretFile: secret, ariUser: "callscreen",
+			agiKey := filepath.Join(filepath.Dir(etc), "agi.key")
+			if err := os.WriteFile(agiKey, []byte(testAGIKey+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			o := setupOptions{etc: etc, flavor: tc.flavor, secretFile: secret, agiKeyFile: agiKey, ariUser: "callscreen",
 				httpListen: "127.0.0.1:8088", samples: repo, desk: "PJSIP/200", noReload: true}
 
 			// Dry run: a diff, nothing written.

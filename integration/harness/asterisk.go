@@ -208,6 +208,33 @@ func (a *Asterisk) Restart(ctx context.Context) error {
 	return a.start(ctx)
 }
 
+// CoreDir is where Asterisk dumps core on a crash, inside the chroot.
+const CoreDir = "/var/lib/asterisk"
+
+// Cores lists the core files in CoreDir (host paths).
+func (a *Asterisk) Cores() []string {
+	m, _ := filepath.Glob(filepath.Join(a.Root, CoreDir, "core*"))
+	return m
+}
+
+// Exited reports whether the Asterisk process the harness started has
+// ended (crashed, or stopped by something else than Stop or Restart), and
+// how.
+func (a *Asterisk) Exited() (bool, error) {
+	a.mu.Lock()
+	exited := a.exited
+	a.mu.Unlock()
+	if exited == nil {
+		return false, nil
+	}
+	select {
+	case <-exited:
+		return true, a.exitErr
+	default:
+		return false, nil
+	}
+}
+
 // CLI runs one Asterisk CLI command (asterisk -rx) and returns its output.
 func (a *Asterisk) CLI(ctx context.Context, command string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -385,8 +412,11 @@ func (a *Asterisk) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("harness: %w", err)
 	}
-	// -f: foreground (we are its parent); -n: no colour; -U/-G: drop root.
-	cmd := exec.Command("chroot", a.Root, "/usr/sbin/asterisk", "-f", "-n", "-U", "asterisk", "-G", "asterisk")
+	// -f: foreground (we are its parent); -n: no colour; -U/-G: drop root;
+	// -g: dump core on a crash, into CoreDir (its working directory; the
+	// kernel's core_pattern decides the name).
+	cmd := exec.Command("chroot", a.Root, "/usr/bin/env", "-C", CoreDir,
+		"/usr/sbin/asterisk", "-f", "-n", "-g", "-U", "asterisk", "-G", "asterisk")
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

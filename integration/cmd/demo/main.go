@@ -216,6 +216,7 @@ func (d *demo) writeConfig() error {
 	}{
 		// The sample ari.conf's placeholder password, allowed by the lab flag.
 		{"  password_file: /etc/callscreen/ari.secret   # sample\n", "  password: " + ariPassword + "   # demo\n", false},
+		{"  key_file: /etc/callscreen/agi.key   # sample\n", "  key: " + harness.AGIKey + "   # demo: the test PBX's\n", false},
 		{"  application: callscreen\n  insecure_password: false\n", "  application: callscreen\n  insecure_password: true   # demo: lab password\n", false},
 		// The provider is sipp on 127.0.0.2.
 		{"addresses: [203.0.113.10]", "addresses: [127.0.0.2]", false},
