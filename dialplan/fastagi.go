@@ -184,9 +184,11 @@ func (a *FastAGI) start(calls context.Context, conn net.Conn) {
 	draining, ok := a.h.begin(a.o.MaxSessions)
 	if !ok {
 		// Closed before Asterisk's environment is read: AGI() fails and
-		// the dialplan rings (CALLSCREEN_FAIL_MODE).
+		// the dialplan rings (CALLSCREEN_FAIL_MODE). Counted first, so
+		// that the count holds the session by the time its peer sees EOF.
+		n := a.refusedFull.Add(1)
 		conn.Close()
-		if n := a.refusedFull.Add(1); n&(n-1) == 0 { // 1, 2, 4, ...: no log flood
+		if n&(n-1) == 0 { // 1, 2, 4, ...: no log flood
 			a.log.WarnContext(calls, "FastAGI sessions at agi.max_sessions; connection closed, the call rings unscreened", "max_sessions", a.o.MaxSessions, "refused", n)
 		}
 		return
