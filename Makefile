@@ -82,9 +82,10 @@ integration: build
 	integration/asterisk/install.sh
 	CALLSCREEN_INTEGRATION=1 $(GO) test -count=1 -v -timeout 40m ./integration/...
 
-## faults: fault injection under 20 calls/s (about 15 minutes, not part of
+## faults: fault injection under 20 calls/s (about 20 minutes, not part of
 ## `make test`): callscreen SIGKILLed and restarted, Asterisk restarted,
-## the call log's disk filled up; bursts of 50 simultaneous calls through
+## the call log's disk filled up, a 3 M-line import while the dashboard
+## blocks numbers; bursts of 50 simultaneous calls through
 ## ARI and FastAGI, then a soak of mixed bursts for CALLSCREEN_SOAK
 ## (default 10m; `make integration` runs it for 1m). See docs/RELIABILITY.md.
 faults: build

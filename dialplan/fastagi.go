@@ -185,7 +185,7 @@ func (a *FastAGI) start(calls context.Context, conn net.Conn) {
 	if !ok {
 		// Closed before Asterisk's environment is read: AGI() fails and
 		// the dialplan rings (CALLSCREEN_FAIL_MODE). Counted first, so
-		// that the count holds the session by the time its peer sees EOF.
+		// that the count already holds when the peer sees the close.
 		n := a.refusedFull.Add(1)
 		conn.Close()
 		if n&(n-1) == 0 { // 1, 2, 4, ...: no log flood

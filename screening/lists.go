@@ -3,6 +3,7 @@ package screening
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -169,6 +170,9 @@ type ListSnapshot struct {
 	numbers  [len(listKinds)][]uint64
 	expiring [len(listKinds)]map[uint64]Entry
 	prefixes [len(listKinds)]map[string]Entry
+	// version is the store's lists version the snapshot was read at
+	// (0: unknown); see Lists.Replace.
+	version int64
 }
 
 func kindIndex(k ListKind) int {
@@ -221,6 +225,10 @@ func (b *ListBuilder) Add(e Entry) error {
 	return nil
 }
 
+// SetVersion records the store's lists version the entries were read at
+// (store.Store.ListsVersion, read in the same transaction).
+func (b *ListBuilder) SetVersion(v int64) { b.s.version = v }
+
 // Build sorts and returns the snapshot. The builder must not be used after.
 func (b *ListBuilder) Build() *ListSnapshot {
 	for i := range b.s.numbers {
@@ -231,6 +239,10 @@ func (b *ListBuilder) Build() *ListSnapshot {
 	b.s = ListSnapshot{}
 	return &s
 }
+
+// Version returns the store's lists version the snapshot was read at, 0
+// when unknown.
+func (s *ListSnapshot) Version() int64 { return s.version }
 
 // Len returns the number of entries of kind k.
 func (s *ListSnapshot) Len(k ListKind) int {
@@ -268,11 +280,18 @@ func (s *ListSnapshot) Lookup(k ListKind, e164 string, now time.Time) (Entry, bo
 // small overlay of entries added or removed since, so that a single change
 // (a caller who passed a challenge, an expected callback) takes effect at
 // once without rebuilding millions of entries.
+//
+// A reload reads its snapshot for seconds while changes keep being made.
+// Each overlay change therefore carries the store version it was written
+// at (or is pending while it is being written), and Replace keeps every
+// change the new snapshot does not include: a change made while a reload
+// was in flight is not undone by it.
 type Lists struct {
 	base atomic.Pointer[ListSnapshot]
 
 	mu      sync.RWMutex
 	overlay map[overlayKey]overlayEntry
+	seq     uint64 // numbers the changes, for Persisted
 }
 
 // overlayKey keys the overlay: prefix patterns are stored without their
@@ -291,6 +310,21 @@ func keyOf(k ListKind, number string) overlayKey {
 type overlayEntry struct {
 	entry   Entry
 	removed bool
+	// version is the store's lists version that holds the change: a
+	// snapshot read at that version or later includes it. 0: not stored
+	// (any snapshot replaces it); pending: being stored.
+	version int64
+	seq     uint64
+}
+
+// pending marks an overlay change whose store write has not finished: no
+// snapshot includes it yet.
+const pending = math.MaxInt64
+
+// Change names one change made to the live lists, for Persisted.
+type Change struct {
+	key overlayKey
+	seq uint64
 }
 
 // NewLists returns Lists serving snap (which may be nil for empty lists).
@@ -300,36 +334,69 @@ func NewLists(snap *ListSnapshot) *Lists {
 	return l
 }
 
-// Replace swaps in a freshly built snapshot and clears the overlay, which
-// the snapshot is expected to include.
+// Replace swaps in a freshly built snapshot. Overlay changes the snapshot
+// includes (stored at or before snap.Version()) are dropped; the others
+// (stored later, or still being stored) are kept on top of it.
 func (l *Lists) Replace(snap *ListSnapshot) {
 	if snap == nil {
 		snap = &ListSnapshot{}
 	}
 	l.mu.Lock()
 	l.base.Store(snap)
-	l.overlay = nil
+	for k, o := range l.overlay {
+		if o.version <= snap.version {
+			delete(l.overlay, k)
+		}
+	}
 	l.mu.Unlock()
 }
 
 // Put adds or replaces one entry until the next Replace.
-func (l *Lists) Put(e Entry) {
+func (l *Lists) Put(e Entry) { l.PutAt(e, 0) }
+
+// Delete removes one entry until the next Replace.
+func (l *Lists) Delete(k ListKind, number string) { l.DeleteAt(k, number, 0) }
+
+// PutAt adds or replaces one entry that the store holds from lists version
+// v on: it stays until a snapshot read at v or later replaces it.
+func (l *Lists) PutAt(e Entry, v int64) {
+	l.change(keyOf(e.Kind, e.Number), overlayEntry{entry: e, version: v})
+}
+
+// DeleteAt removes one entry that the store removed at lists version v (or
+// that it did not hold at v).
+func (l *Lists) DeleteAt(k ListKind, number string, v int64) {
+	l.change(keyOf(k, number), overlayEntry{removed: true, version: v})
+}
+
+// PutPending adds or replaces one entry at once, before the store has it:
+// no Replace drops it until Persisted reports the store write.
+func (l *Lists) PutPending(e Entry) Change {
+	return l.change(keyOf(e.Kind, e.Number), overlayEntry{entry: e, version: pending})
+}
+
+// Persisted reports that the store wrote change c at lists version v, or
+// could not write it (v = 0: the change then lasts until the next
+// Replace). A later change of the same entry is not affected.
+func (l *Lists) Persisted(c Change, v int64) {
 	l.mu.Lock()
-	if l.overlay == nil {
-		l.overlay = make(map[overlayKey]overlayEntry)
+	if o, ok := l.overlay[c.key]; ok && o.seq == c.seq {
+		o.version = v
+		l.overlay[c.key] = o
 	}
-	l.overlay[keyOf(e.Kind, e.Number)] = overlayEntry{entry: e}
 	l.mu.Unlock()
 }
 
-// Delete removes one entry until the next Replace.
-func (l *Lists) Delete(k ListKind, number string) {
+func (l *Lists) change(key overlayKey, o overlayEntry) Change {
 	l.mu.Lock()
 	if l.overlay == nil {
 		l.overlay = make(map[overlayKey]overlayEntry)
 	}
-	l.overlay[keyOf(k, number)] = overlayEntry{removed: true}
+	l.seq++
+	o.seq = l.seq
+	l.overlay[key] = o
 	l.mu.Unlock()
+	return Change{key: key, seq: o.seq}
 }
 
 // OverlayLen returns how many entries Put and Delete changed since the

@@ -137,3 +137,63 @@ func TestListsOverlayLen(t *testing.T) {
 		t.Errorf("after Replace: OverlayLen = %d, want 0", got)
 	}
 }
+
+// TestListsReplaceKeepsNewerChanges checks that Replace keeps the overlay
+// changes a snapshot does not include: those stored after the version the
+// snapshot was read at, and those still being stored.
+func TestListsReplaceKeepsNewerChanges(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	const number = "+81312345678"
+	snapAt := func(v int64, blocked bool) *ListSnapshot {
+		var b ListBuilder
+		if blocked {
+			if err := b.Add(Entry{Kind: Block, Number: number, Source: SourceOperator}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.SetVersion(v)
+		return b.Build()
+	}
+	block := Entry{Kind: Block, Number: number, Source: SourceOperator}
+	tests := []struct {
+		name    string
+		change  func(l *Lists)
+		snap    *ListSnapshot // installed after the change
+		blocked bool
+		overlay int
+	}{
+		{"put stored after the snapshot", func(l *Lists) { l.PutAt(block, 11) }, snapAt(10, false), true, 1},
+		{"put the snapshot holds", func(l *Lists) { l.PutAt(block, 10) }, snapAt(10, true), true, 0},
+		{"put superseded by a later change the snapshot holds", func(l *Lists) { l.PutAt(block, 10) }, snapAt(12, false), false, 0},
+		{"delete stored after the snapshot", func(l *Lists) { l.DeleteAt(Block, number, 11) }, snapAt(10, true), false, 1},
+		{"delete the snapshot holds", func(l *Lists) { l.DeleteAt(Block, number, 10) }, snapAt(10, false), false, 0},
+		{"pending put", func(l *Lists) { l.PutPending(block) }, snapAt(1000, false), true, 1},
+		{"pending put, then stored", func(l *Lists) { l.Persisted(l.PutPending(block), 11) }, snapAt(10, false), true, 1},
+		{"pending put, stored, in the snapshot", func(l *Lists) { l.Persisted(l.PutPending(block), 11) }, snapAt(11, true), true, 0},
+		{"pending put that failed to store", func(l *Lists) { l.Persisted(l.PutPending(block), 0) }, snapAt(10, false), false, 0},
+		{"untracked put", func(l *Lists) { l.Put(block) }, snapAt(0, false), false, 0},
+		{
+			"an older change's Persisted leaves a newer pending one alone",
+			func(l *Lists) {
+				c := l.PutPending(block)
+				l.DeleteAt(Block, number, 0)
+				l.PutPending(block)
+				l.Persisted(c, 5)
+			},
+			snapAt(10, false), true, 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLists(snapAt(9, false))
+			tt.change(l)
+			l.Replace(tt.snap)
+			if _, ok := l.Lookup(Block, number, now); ok != tt.blocked {
+				t.Errorf("blocked = %v, want %v", ok, tt.blocked)
+			}
+			if n := l.OverlayLen(); n != tt.overlay {
+				t.Errorf("OverlayLen = %d, want %d", n, tt.overlay)
+			}
+		})
+	}
+}

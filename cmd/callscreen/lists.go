@@ -134,7 +134,7 @@ func expirySuffix(t time.Time) string {
 }
 
 func openForLists(cmd *cobra.Command, g *globals) (*screener, *store.Store, error) {
-	_, rt, err := g.open(cmd.Context(), screenerOptions{})
+	_, rt, err := g.open(cmd.Context(), screenerOptions{noLists: true})
 	if err != nil {
 		return nil, nil, err
 	}

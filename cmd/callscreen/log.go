@@ -49,7 +49,7 @@ func newLog(g *globals) *cobra.Command {
 				f.Action = a
 			}
 			f.Outcome = screening.Outcome(outcome)
-			_, rt, err := g.open(cmd.Context(), screenerOptions{readOnly: true})
+			_, rt, err := g.open(cmd.Context(), screenerOptions{readOnly: true, noLists: true})
 			if err != nil {
 				return err
 			}

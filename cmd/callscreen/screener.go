@@ -26,6 +26,9 @@ type screener struct {
 type screenerOptions struct {
 	// readOnly commands do not create a database that does not exist.
 	readOnly bool
+	// noLists leaves the lists unread, for commands that do not screen a
+	// call: with millions of entries, reading them takes seconds.
+	noLists bool
 }
 
 func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) (*screener, error) {
@@ -37,9 +40,11 @@ func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) 
 			return nil, err
 		}
 		rt.store = st
-		if snap, err = st.Snapshot(ctx, time.Now()); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("loading lists from %s: %w", cfg.Database, err)
+		if !opts.noLists {
+			if snap, err = st.Snapshot(ctx, time.Now()); err != nil {
+				st.Close()
+				return nil, fmt.Errorf("loading lists from %s: %w", cfg.Database, err)
+			}
 		}
 	}
 	rt.lists = screening.NewLists(snap)

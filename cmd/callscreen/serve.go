@@ -99,8 +99,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	m.WatchCounter("log_records_duplicate_total", "Call log records ignored because the log already held a record with their id (never overwritten).", rt.store.DuplicateRecords)
 	svc := service.New(rt.store, rt.lists, service.Options{
 		Log: logw, Metrics: m, Notifier: notifier,
-		Throttle: cfg.Throttle, Logger: log.With("component", "lists"),
+		Throttle: cfg.Throttle, Retention: cfg.Log.Retention,
+		Logger: log.With("component", "lists"),
 	})
+	m.WatchRetention(svc)
 
 	// Listen before anything else so a port clash fails start-up.
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -212,6 +214,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return nil
 	})
 	run("lists", svc.Run)
+	run("retention", svc.RunRetention)
 
 	log.Info("callscreen started", "version", version, "procs", runtime.GOMAXPROCS(0), "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
 		"http", httpLn.Addr().String(), "database", cfg.Database,
@@ -228,7 +231,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if err := logw.Close(cctx); err != nil {
 		log.Error("call log not fully written", "err", err)
 	}
-	log.Info("callscreen stopped", "records_written", logw.Written(), "records_dropped", logw.Dropped(), "write_errors", logw.Failed())
+	log.Info("callscreen stopped", "records_written", logw.Written(), "records_dropped", logw.Dropped(), "write_errors", logw.Failed(), "write_retries", logw.Retried())
 	close(errs)
 	return errors.Join(collect(errs)...)
 }

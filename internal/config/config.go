@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,11 +104,20 @@ type HTTP struct {
 	SessionTimeout   time.Duration `mapstructure:"session_timeout"`
 }
 
-// Log configures callscreen's own logs.
+// Log configures callscreen's own logs, and how long the call log keeps
+// its records.
 type Log struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
+	// Retention is how long serve keeps call log records ("90d"); older
+	// ones, and list entries past their expiry, are deleted every hour. 0
+	// keeps everything.
+	Retention time.Duration `mapstructure:"retention"`
 }
+
+// DefaultRetention is log.retention's default: 90 days (README.md says
+// why).
+const DefaultRetention = 90 * 24 * time.Hour
 
 // Calls bounds per-call work.
 type Calls struct {
@@ -148,6 +159,7 @@ func defaults() map[string]any {
 		"database":              "/var/lib/callscreen/callscreen.db",
 		"log.level":             "info",
 		"log.format":            "text",
+		"log.retention":         "90d",
 		"calls.deadline":        "90s",
 		"calls.shutdown_grace":  "30s",
 		"numbers.cache_size":    100000,
@@ -194,6 +206,7 @@ func Load(path string) (*Config, error) {
 func decode(v *viper.Viper) (*Config, error) {
 	var cfg Config
 	hook := mapstructure.ComposeDecodeHookFunc(
+		daysHook,
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 	)
@@ -250,6 +263,21 @@ func hasKey(m map[string]any, path ...string) bool {
 		}
 	}
 	return false
+}
+
+// daysHook reads a duration given in whole days ("90d"), which Go's
+// duration syntax lacks, for any time.Duration setting.
+func daysHook(_, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || to != reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
+		if d, err := strconv.Atoi(n); err == nil && d >= 0 {
+			return time.Duration(d) * 24 * time.Hour, nil
+		}
+	}
+	return data, nil
 }
 
 func decodeInto(in map[string]any, out any, hook mapstructure.DecodeHookFunc) error {
@@ -386,6 +414,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if c.Log.Retention != 0 && c.Log.Retention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("log.retention: %v is shorter than a day; give days (\"90d\"), or 0 to keep every record", c.Log.Retention))
 	}
 	return errors.Join(errs...)
 }

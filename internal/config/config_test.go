@@ -35,6 +35,30 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.Calls.Deadline != 90*time.Second {
 		t.Errorf("deadline %v", cfg.Calls.Deadline)
 	}
+	if cfg.Log.Retention != DefaultRetention || DefaultRetention != 90*24*time.Hour {
+		t.Errorf("log.retention %v, want 90 days", cfg.Log.Retention)
+	}
+}
+
+func TestLoadRetention(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"log:\n  retention: 365d\n", 365 * 24 * time.Hour},
+		{"log:\n  retention: 720h\n", 30 * 24 * time.Hour},
+		{"log:\n  retention: 0\n", 0},
+	}
+	for _, tt := range tests {
+		cfg, err := Load(writeConfig(t, tt.yaml))
+		if err != nil {
+			t.Errorf("%q: %v", tt.yaml, err)
+			continue
+		}
+		if cfg.Log.Retention != tt.want {
+			t.Errorf("%q: retention %v, want %v", tt.yaml, cfg.Log.Retention, tt.want)
+		}
+	}
 }
 
 func TestLoadFile(t *testing.T) {
@@ -128,6 +152,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad duration", "calls:\n  deadline: soon\n", "deadline"},
 		{"short deadline", "calls:\n  deadline: 1s\n", "calls.deadline"},
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
+		{"retention under a day", "log:\n  retention: 1h\n", "log.retention"},
+		{"bad retention", "log:\n  retention: forever\n", "retention"},
 		{"bad velocity", "velocity:\n  width: 1000\n", "velocity.width"},
 		{"not yaml", "profiles: [\n", "reading"},
 	}

@@ -31,6 +31,7 @@ type LogStats interface {
 	Written() uint64
 	Dropped() uint64
 	Failed() uint64
+	Retried() uint64
 }
 
 // NotifyStats reports the notifier's delivery counters, per destination.
@@ -78,7 +79,8 @@ func New(log LogStats) *Metrics {
 		m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_records_written_total", Help: "Call log records written."}, func() float64 { return float64(log.Written()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_records_dropped_total", Help: "Call log records dropped because the writer was overwhelmed."}, func() float64 { return float64(log.Dropped()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_write_errors_total", Help: "Call log records that failed to be written (disk full, read-only database)."}, func() float64 { return float64(log.Failed()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_write_errors_total", Help: "Call log records given up: invalid, or not written at shutdown without a journal to keep them."}, func() float64 { return float64(log.Failed()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "log_write_retries_total", Help: "Call log batch writes that failed (database busy, disk full) and were retried; the records wait in memory and the journal."}, func() float64 { return float64(log.Retried()) }),
 		)
 	}
 	return m
@@ -162,6 +164,20 @@ func (i inFlightEvaluator) Evaluate(f *screening.Facts, profile string) screenin
 func (m *Metrics) WatchCounter(name, help string, f func() uint64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: name, Help: help},
 		func() float64 { return float64(f()) }))
+}
+
+// RetentionStats reports what the retention purge deleted.
+type RetentionStats interface {
+	PurgedRecords() uint64
+	PurgedEntries() uint64
+}
+
+// WatchRetention exports r's counters.
+func (m *Metrics) WatchRetention(r RetentionStats) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "purged_records_total", Help: "Call log records deleted because they were older than log.retention."}, func() float64 { return float64(r.PurgedRecords()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "callscreen", Name: "purged_list_entries_total", Help: "List entries deleted after their expiry (throttles, remembered callers, expected callbacks)."}, func() float64 { return float64(r.PurgedEntries()) }),
+	)
 }
 
 // Observe counts one finished call.

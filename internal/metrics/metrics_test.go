@@ -12,11 +12,12 @@ import (
 	"github.com/callscreen/callscreen/screening"
 )
 
-type fakeLog struct{ written, dropped, failed uint64 }
+type fakeLog struct{ written, dropped, failed, retried uint64 }
 
 func (f fakeLog) Written() uint64 { return f.written }
 func (f fakeLog) Dropped() uint64 { return f.dropped }
 func (f fakeLog) Failed() uint64  { return f.failed }
+func (f fakeLog) Retried() uint64 { return f.retried }
 
 type fakeNotify []notify.DestinationStats
 
@@ -27,7 +28,7 @@ type fakeEngine struct{}
 func (fakeEngine) Evaluate(*screening.Facts, string) screening.Verdict { return screening.Verdict{} }
 
 func TestMetricsExposition(t *testing.T) {
-	m := New(fakeLog{written: 7, dropped: 1, failed: 2})
+	m := New(fakeLog{written: 7, dropped: 1, failed: 2, retried: 6})
 	m.WatchNotifications(fakeNotify{{Name: "webhook", Sent: 5, Failed: 3, Dropped: 4}, {Name: "email", Sent: 1}})
 	m.SetBuildInfo("1.2.3")
 	m.WatchLists(func(k screening.ListKind) int {
@@ -73,6 +74,7 @@ func TestMetricsExposition(t *testing.T) {
 		`callscreen_list_entries{list="dno"} 0`,
 		`callscreen_calls_in_flight{mode="ari"} 1`,
 		`callscreen_calls_in_flight{mode="agi"} 0`,
+		`callscreen_log_write_retries_total 6`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)

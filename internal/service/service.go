@@ -2,10 +2,13 @@
 // store and the live lists the engine reads, and the call log.
 //
 // Every list change serve makes goes through a Service, in one order:
-// the store first, then the live lists. A click on the dashboard, a caller
-// who passed a challenge, an expected callback and an automatic throttle
-// all take that path; the reload of changes made by other processes (the
-// CLI, an import) and the hourly purges live here too.
+// the store first, then the live lists with the store's version of the
+// change, so that a reload in flight does not undo it (screening.Lists.
+// Replace). A click on the dashboard, a caller who passed a challenge and
+// an expected callback take that path; an automatic throttle is the one
+// change applied first and stored behind (throttle.go). The reload of
+// changes made by other processes (the CLI, an import) and the hourly
+// purges live here too.
 //
 // The store is an interface declared here: SQLite (screening/store)
 // implements it now, and a shared database can implement it later.
@@ -14,6 +17,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/callscreen/callscreen/screening"
@@ -21,10 +25,12 @@ import (
 
 // Store is the durable side of the lists.
 type Store interface {
-	// Put adds or replaces one entry.
-	Put(ctx context.Context, e screening.Entry) error
-	// Delete removes one entry and reports whether it existed.
-	Delete(ctx context.Context, k screening.ListKind, number string) (bool, error)
+	// PutVersion adds or replaces one entry and returns the lists version
+	// that holds it.
+	PutVersion(ctx context.Context, e screening.Entry) (int64, error)
+	// DeleteVersion removes one entry, reports whether it existed and
+	// returns the lists version without it.
+	DeleteVersion(ctx context.Context, k screening.ListKind, number string) (removed bool, v int64, err error)
 	// ListsVersion returns the version of the lists, which every change
 	// raises.
 	ListsVersion(ctx context.Context) (int64, error)
@@ -35,6 +41,8 @@ type Store interface {
 	Snapshot(ctx context.Context, now time.Time) (*screening.ListSnapshot, error)
 	// PurgeExpired deletes the entries past their expiry at now.
 	PurgeExpired(ctx context.Context, now time.Time) (int, error)
+	// PurgeRecords deletes the call log records older than before.
+	PurgeRecords(ctx context.Context, before time.Time) (int, error)
 }
 
 // CallLog keeps call records; Write must not block.
@@ -70,6 +78,9 @@ type Options struct {
 	// ReloadEvery is how often Run looks for changes made by other
 	// processes (default 2 s).
 	ReloadEvery time.Duration
+	// Retention is how long RunRetention keeps call log records; 0 keeps
+	// them all. Expired list entries are purged either way.
+	Retention time.Duration
 }
 
 // Service owns the store and the live lists together.
@@ -79,6 +90,8 @@ type Service struct {
 	o         Options
 	log       *slog.Logger
 	throttler *screening.Throttler
+
+	purgedRecords, purgedEntries atomic.Uint64
 }
 
 // New returns a Service writing to st and serving lists (a nil lists
@@ -102,23 +115,24 @@ func (s *Service) Lists() *screening.Lists { return s.lists }
 // Snapshot returns the live lists as they stand.
 func (s *Service) Snapshot() *screening.ListSnapshot { return s.lists.Snapshot() }
 
-// Put stores e and then applies it to the live lists. Nothing changes
-// when the store refuses it.
+// Put stores e and then applies it to the live lists at the store's
+// version. Nothing changes when the store refuses it.
 func (s *Service) Put(ctx context.Context, e screening.Entry) error {
-	if err := s.store.Put(ctx, e); err != nil {
+	v, err := s.store.PutVersion(ctx, e)
+	if err != nil {
 		return err
 	}
-	s.lists.Put(e)
+	s.lists.PutAt(e, v)
 	return nil
 }
 
 // Delete removes an entry from the store and then from the live lists.
 func (s *Service) Delete(ctx context.Context, k screening.ListKind, number string) (bool, error) {
-	removed, err := s.store.Delete(ctx, k, number)
+	removed, v, err := s.store.DeleteVersion(ctx, k, number)
 	if err != nil {
 		return false, err
 	}
-	s.lists.Delete(k, number)
+	s.lists.DeleteAt(k, number, v)
 	return removed, nil
 }
 

@@ -16,9 +16,11 @@ import (
 // failingStore refuses every write.
 type failingStore struct{ Store }
 
-func (failingStore) Put(context.Context, screening.Entry) error { return errors.New("disk full") }
-func (failingStore) Delete(context.Context, screening.ListKind, string) (bool, error) {
-	return false, errors.New("disk full")
+func (failingStore) PutVersion(context.Context, screening.Entry) (int64, error) {
+	return 0, errors.New("disk full")
+}
+func (failingStore) DeleteVersion(context.Context, screening.ListKind, string) (bool, int64, error) {
+	return false, 0, errors.New("disk full")
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

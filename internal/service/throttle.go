@@ -28,14 +28,17 @@ func (s *Service) throttle(r screening.Record) {
 
 // block applies a throttle to the live lists at once and stores it in
 // the background: the one change that cannot wait for the store, as the
-// call that caused it must not be held up.
+// call that caused it must not be held up. It is pending until stored, so
+// that a list reload in flight keeps it.
 func (s *Service) block(e screening.Entry) {
-	s.lists.Put(e)
+	c := s.lists.PutPending(e)
 	s.log.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.store.Put(ctx, e); err != nil {
+		v, err := s.store.PutVersion(ctx, e)
+		s.lists.Persisted(c, v) // 0 on error: until the next reload
+		if err != nil {
 			s.log.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
 		}
 	}()

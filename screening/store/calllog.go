@@ -120,18 +120,29 @@ func (s *Store) appendRows(ctx context.Context, rows []recordRow) error {
 }
 
 // PurgeRecords deletes the call log rows older than before and returns how
-// many it deleted.
+// many it deleted. It deletes in chunks, each its own short transaction,
+// so that the call log writer is not held up by a large purge.
 func (s *Store) PurgeRecords(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.w.ExecContext(ctx, "DELETE FROM call_log WHERE time < ?", before.UnixNano())
-	if err != nil {
-		return 0, fmt.Errorf("store: purge records: %w", err)
+	total := 0
+	for {
+		res, err := s.w.ExecContext(ctx, `DELETE FROM call_log WHERE rowid IN
+			(SELECT rowid FROM call_log WHERE time < ? LIMIT ?)`, before.UnixNano(), purgeChunk)
+		if err != nil {
+			return total, fmt.Errorf("store: purge records: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("store: purge records: %w", err)
+		}
+		total += int(n)
+		if n < purgeChunk {
+			return total, nil
+		}
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: purge records: %w", err)
-	}
-	return int(n), nil
 }
+
+// purgeChunk is how many call log rows one purge transaction deletes.
+const purgeChunk = 10_000
 
 // DefaultRecordLimit is how many records Records returns when the filter
 // sets no limit.

@@ -236,6 +236,36 @@ func TestPurgeRecords(t *testing.T) {
 	}
 }
 
+// TestPurgeRecordsInChunks purges more records than one purge
+// transaction deletes.
+func TestPurgeRecordsInChunks(t *testing.T) {
+	st := newStore(t)
+	const old, recent = purgeChunk + 7, 5
+	rows := make([]recordRow, 0, old+recent)
+	for i := range old + recent {
+		r := logRec(i)
+		r.Time = t0.Add(time.Duration(i) * time.Millisecond)
+		if i >= old {
+			r.Time = t0.Add(time.Hour)
+		}
+		row, err := encodeRecord(r, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row)
+	}
+	if err := st.appendRows(t.Context(), rows); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.PurgeRecords(t.Context(), t0.Add(time.Minute))
+	if err != nil || n != old {
+		t.Errorf("PurgeRecords = %d, %v; want %d", n, err, old)
+	}
+	if got := count(t, st); got != recent {
+		t.Errorf("%d records left, want %d", got, recent)
+	}
+}
+
 func equalMaps[K comparable](a, b map[K]int) bool {
 	if len(a) != len(b) {
 		return false

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -52,6 +54,9 @@ type ImportOptions struct {
 	// are in place: after the input has been read, merging a large file
 	// into the list takes a few more seconds.
 	Progress func(done, total int64)
+
+	// mergeChunk overrides the entries merged per transaction (tests).
+	mergeChunk int
 }
 
 // ImportReport says what Import did.
@@ -126,10 +131,20 @@ func (e *ImportError) Error() string {
 // opts.Normalize is set; spaces, hyphens, dots and parentheses, full-width
 // forms included, are ignored. Quoted CSV fields must not span lines.
 //
-// Import runs in one transaction. If any line is bad and opts.SkipBad is
-// not set, it imports nothing and returns the report with an *ImportError
-// listing the bad lines; with SkipBad it imports the good lines and reports
-// the bad ones.
+// Import reads the whole input before it changes the list. If any line is
+// bad and opts.SkipBad is not set, it imports nothing and returns the
+// report with an *ImportError listing the bad lines; with SkipBad it
+// imports the good lines and reports the bad ones.
+//
+// Import works on a connection of its own and holds no lock on the
+// database while it reads the input (a slow upload, a large file), so
+// that the call log and list changes of a running server go on. It then
+// merges the entries into the list in chunks of mergeChunk, each its own
+// short transaction with a pause between them, rather than in one
+// transaction that would hold the database's write lock for tens of
+// seconds. An import interrupted during the merge (the process killed,
+// ctx canceled) leaves the chunks already merged; importing the same
+// input again completes it.
 func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, opts ImportOptions) (ImportReport, error) {
 	var rep ImportReport
 	if err := checkKind(k); err != nil {
@@ -138,34 +153,40 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 	if opts.Source == "" {
 		opts.Source = screening.SourceImport
 	}
+	if opts.mergeChunk <= 0 {
+		opts.mergeChunk = mergeChunk
+	}
 	cr := &countingReader{r: r, total: opts.Size, progress: opts.Progress}
 	if cr.total <= 0 {
 		cr.total = sizeOf(r)
 	}
 
-	tx, err := s.w.BeginTx(ctx, nil)
+	db, conn, err := s.importConn(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	defer tx.Rollback()
-	before, err := countTx(ctx, tx, k)
-	if err != nil {
-		return rep, fmt.Errorf("store: import: %w", err)
-	}
+	defer db.Close()
+	defer conn.Close() // drops the temporary tables, rolls back what is open
+
 	// Lines go to a temporary table in the order read, then into the list
-	// in one statement sorted by number: inserting millions of numbers in
-	// random order into the list's B-tree would thrash the page cache.
-	if _, err := tx.ExecContext(ctx, createStaging); err != nil {
+	// sorted by number: inserting millions of numbers in random order into
+	// the list's B-tree would thrash the page cache. The temporary
+	// database is the connection's own: writing it in a deferred
+	// transaction locks nothing other connections use.
+	if _, err := conn.ExecContext(ctx, createStaging); err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO temp.import_staging (number, expires, source, reason, created) VALUES (?, ?, ?, ?, ?)")
+	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+		return rep, fmt.Errorf("store: import: %w", err)
+	}
+	stmt, err := conn.PrepareContext(ctx, "INSERT INTO temp.import_staging (number, expires, source, reason, created) VALUES (?, ?, ?, ?, ?)")
 	if err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
 	defer stmt.Close()
 	// The statement's context must not be cancellable: the driver starts a
 	// goroutine per execution to watch one. Cancellation is checked every
-	// few thousand lines instead, and the transaction watches ctx too.
+	// few thousand lines instead.
 	execCtx := context.WithoutCancel(ctx)
 	now := time.Now().UnixNano()
 
@@ -199,13 +220,9 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 			continue
 		}
 		if rep.BadLines > 0 && !opts.SkipBad {
-			continue // the import will be rolled back: only look for more bad lines
+			continue // nothing will be imported: only look for more bad lines
 		}
-		_, err = stmt.ExecContext(execCtx, e.Number, nanos(e.Expires), e.Source, e.Reason, nanos(e.Created))
-		if err != nil {
-			if ctx.Err() != nil { // database/sql rolled the transaction back
-				err = ctx.Err()
-			}
+		if _, err = stmt.ExecContext(execCtx, e.Number, nanos(e.Expires), e.Source, e.Reason, nanos(e.Created)); err != nil {
 			return rep, fmt.Errorf("store: import: line %d: %w", lr.n, err)
 		}
 		writes++
@@ -216,47 +233,120 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 		cr.report()
 		return rep, &ImportError{Total: rep.BadLines, Bad: rep.Bad}
 	}
-	if _, err := tx.ExecContext(ctx, mergeStaging, string(k), now); err != nil {
+	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	// On the error paths the rollback removes the table, created in this
-	// transaction.
-	if _, err := tx.ExecContext(ctx, "DROP TABLE temp.import_staging"); err != nil {
+	// Sorted into a table of its own, whose rowids are then the merge
+	// order, so that each chunk is a range of them.
+	if _, err := conn.ExecContext(ctx, sortStaging); err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	cr.report()
-	after, err := countTx(ctx, tx, k)
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return rep, fmt.Errorf("store: import: %w", err)
+	}
+
+	before, err := countTx(ctx, conn, k)
 	if err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return rep, fmt.Errorf("store: import: commit: %w", err)
+	for lo := int64(0); lo < writes; lo += int64(opts.mergeChunk) {
+		if lo > 0 {
+			// Let a connection waiting for the write lock (the call log
+			// writer, a change on the dashboard) take it: SQLite's busy
+			// handler polls at most every 100 ms and is not fair.
+			select {
+			case <-ctx.Done():
+			case <-time.After(mergePause):
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("store: import: interrupted after merging %d of %d entries (import the same input again to complete it): %w", lo, writes, err)
+		}
+		if err := mergeChunkTx(ctx, conn, k, now, lo, lo+int64(opts.mergeChunk)); err != nil {
+			return rep, fmt.Errorf("store: import: merging entries %d to %d of %d (those before are merged): %w", lo+1, min(lo+int64(opts.mergeChunk), writes), writes, err)
+		}
+	}
+	cr.report()
+	after, err := countTx(ctx, conn, k)
+	if err != nil {
+		return rep, fmt.Errorf("store: import: %w", err)
 	}
 	rep.Imported = writes
 	rep.Added = int64(after - before)
 	return rep, nil
 }
 
+// Merge chunks: how many entries one transaction merges (about a quarter
+// of a second), and the pause between two.
+const (
+	mergeChunk = 100_000
+	mergePause = 150 * time.Millisecond
+)
+
+// mergeChunkTx merges the sorted entries with rowids in (lo, hi] into the
+// list of kind k in one write transaction.
+func mergeChunkTx(ctx context.Context, conn *sql.Conn, k screening.ListKind, now, lo, hi int64) error {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, mergeStaging, string(k), now, lo, hi); err != nil {
+		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+// importConn opens a connection of the database for one import.
+func (s *Store) importConn(ctx context.Context) (*sql.DB, *sql.Conn, error) {
+	db, err := sql.Open("sqlite", dsn(s.path, url.Values{
+		// A merge chunk waits for the server's short writes.
+		"_busy_timeout": {strconv.FormatInt(time.Minute.Milliseconds(), 10)},
+		"_synchronous":  {"NORMAL"},
+		"_foreign_keys": {"1"},
+		"_error_rc":     {"1"},
+		"_pragma":       {"journal_size_limit(67108864)"},
+	}))
+	if err != nil {
+		return nil, nil, err
+	}
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, conn, nil
+}
+
 // createStaging creates the table Import collects lines in. It lives in
 // the connection's temporary database, which is never shared.
-const createStaging = `CREATE TEMP TABLE IF NOT EXISTS import_staging (
+const createStaging = `CREATE TEMP TABLE import_staging (
 	number  TEXT NOT NULL,
 	expires INTEGER,
 	source  TEXT NOT NULL,
 	reason  TEXT NOT NULL,
 	created INTEGER -- NULL: none given
-);
-DELETE FROM temp.import_staging;`
+)`
 
-// mergeStaging upserts the collected lines into the list of kind ?1, with
-// the semantics of upsertEntry: a later line for the same number wins, and
-// a replaced entry keeps its creation time unless the line gives one. ?2 is
-// the import's time, which stands for "no creation time given"; a line
-// cannot name that very nanosecond by chance. ("WHERE true" lets SQLite
-// parse ON CONFLICT after a SELECT.)
+// sortStaging copies the collected lines sorted by number (a later line
+// for the same number after an earlier one) into import_sorted, whose
+// rowids 1, 2, ... are that order.
+const sortStaging = `CREATE TEMP TABLE import_sorted AS
+	SELECT number, expires, source, reason, created FROM temp.import_staging ORDER BY number, rowid;
+DROP TABLE temp.import_staging`
+
+// mergeStaging upserts the sorted lines with rowids in (?3, ?4] into the
+// list of kind ?1, with the semantics of upsertEntry: a later line for the
+// same number wins, and a replaced entry keeps its creation time unless
+// the line gives one. ?2 is the import's time, which stands for "no
+// creation time given"; a line cannot name that very nanosecond by chance.
 const mergeStaging = `INSERT INTO list_entries (kind, number, expires, source, reason, created)
 SELECT ?1, number, expires, source, reason, coalesce(created, ?2)
-FROM temp.import_staging WHERE true ORDER BY number, rowid
+FROM temp.import_sorted WHERE rowid > ?3 AND rowid <= ?4 ORDER BY rowid
 ON CONFLICT (kind, number) DO UPDATE SET
 	expires = excluded.expires,
 	source  = excluded.source,

@@ -32,28 +32,43 @@ func checkKind(k screening.ListKind) error {
 // A replaced entry keeps its creation time unless e.Created is set; a new
 // one without Created is stamped with the current time.
 func (s *Store) Put(ctx context.Context, e screening.Entry) error {
+	_, err := s.PutVersion(ctx, e)
+	return err
+}
+
+// PutVersion is Put, and also returns the lists version that holds the
+// entry, for screening.Lists.PutAt and Persisted: a snapshot read at that
+// version or later includes it.
+func (s *Store) PutVersion(ctx context.Context, e screening.Entry) (int64, error) {
 	if err := checkKind(e.Kind); err != nil {
-		return fmt.Errorf("store: put: %w", err)
+		return 0, fmt.Errorf("store: put: %w", err)
 	}
 	if err := screening.ValidateEntryNumber(e.Number); err != nil {
-		return fmt.Errorf("store: put: %w", err)
+		return 0, fmt.Errorf("store: put: %w", err)
 	}
-	err := s.listsWrite(ctx, func(tx *sql.Tx) error {
+	v, err := s.listsWrite(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, upsertEntry,
 			string(e.Kind), e.Number, nanos(e.Expires), e.Source, e.Reason, nanos(e.Created), time.Now().UnixNano())
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store: put %s %s: %w", e.Kind, e.Number, err)
+		return 0, fmt.Errorf("store: put %s %s: %w", e.Kind, e.Number, err)
 	}
-	return nil
+	return v, nil
 }
 
 // Delete removes the entry of kind k for number (a number or a prefix
 // pattern, exactly as stored) and reports whether there was one.
 func (s *Store) Delete(ctx context.Context, k screening.ListKind, number string) (bool, error) {
+	removed, _, err := s.DeleteVersion(ctx, k, number)
+	return removed, err
+}
+
+// DeleteVersion is Delete, and also returns the lists version from which
+// the store no longer holds the entry, for screening.Lists.DeleteAt.
+func (s *Store) DeleteVersion(ctx context.Context, k screening.ListKind, number string) (removed bool, version int64, err error) {
 	var n int64
-	err := s.listsWrite(ctx, func(tx *sql.Tx) error {
+	v, err := s.listsWrite(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM list_entries WHERE kind = ? AND number = ?", string(k), number)
 		if err != nil {
 			return err
@@ -62,9 +77,9 @@ func (s *Store) Delete(ctx context.Context, k screening.ListKind, number string)
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: delete %s %s: %w", k, number, err)
+		return false, 0, fmt.Errorf("store: delete %s %s: %w", k, number, err)
 	}
-	return n > 0, nil
+	return n > 0, v, nil
 }
 
 // ListFilter selects list entries. The zero value selects every active
@@ -183,13 +198,18 @@ func (s *Store) Count(ctx context.Context, k screening.ListKind) (int, error) {
 }
 
 // PurgeExpired deletes the entries whose expiry is at or before now and
-// returns how many it deleted.
+// returns how many it deleted. A server's own purge does not make it
+// reload its lists (ListsChanged): the entries were no longer in force.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.w.ExecContext(ctx, "DELETE FROM list_entries INDEXED BY list_entries_kept WHERE ("+snapshotKept+") AND expires <= ?", now.UnixNano())
-	if err != nil {
-		return 0, fmt.Errorf("store: purge expired entries: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	_, err := s.listsWrite(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM list_entries INDEXED BY list_entries_kept WHERE ("+snapshotKept+") AND expires <= ?", now.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: purge expired entries: %w", err)
 	}
@@ -231,6 +251,14 @@ func (s *Store) Snapshot(ctx context.Context, now time.Time) (*screening.ListSna
 		skipped  int
 		firstBad error
 	)
+	// The version first: the transaction reads the lists as they were
+	// when it made its first read, so the version names exactly the
+	// changes the snapshot holds.
+	var version int64
+	if err := tx.QueryRowContext(ctx, "SELECT version FROM lists_version WHERE id = 1").Scan(&version); err != nil {
+		return nil, fmt.Errorf("store: snapshot: %w", err)
+	}
+	b.SetVersion(version)
 	add := func(e screening.Entry) {
 		if err := b.Add(e); err != nil {
 			skipped++
@@ -259,7 +287,10 @@ func (s *Store) Snapshot(ctx context.Context, now time.Time) (*screening.ListSna
 				rows.Close()
 				return nil, fmt.Errorf("store: snapshot %s: %w", k, err)
 			}
-			add(screening.Entry{Kind: k, Number: string(number)})
+			// These rows are exactly those KeptWhole leaves out (bulk
+			// imports that never expire): say so, or the builder keeps
+			// each one whole, 25 times the 8 bytes of its digits.
+			add(screening.Entry{Kind: k, Number: string(number), Source: screening.SourceImport})
 			if i%65536 == 0 && ctx.Err() != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: snapshot: %w", ctx.Err())

@@ -56,10 +56,11 @@ type LogWriter struct {
 	// queued or batched.
 	mu           sync.Mutex
 	closed       bool
-	journal      *journal // nil without LogOptions.Journal
+	closeCtx     context.Context // Close's: how long run retries at the end
+	journal      *journal        // nil without LogOptions.Journal
 	journalBurst failureBurst
 
-	written, dropped, failed atomic.Uint64
+	written, dropped, failed, retried atomic.Uint64
 }
 
 // logItem is a queued record and its JSON.
@@ -224,8 +225,9 @@ func (w *LogWriter) Write(rec screening.Record) {
 		"outcome", rec.Outcome, "reasons", rec.Verdict.Reasons())
 }
 
-// Flush waits until every record queued before the call has been written
-// (or has failed). It returns the first write error since the previous Flush.
+// Flush waits until every record queued before the call has been written,
+// or a write of them failed (they stay queued and are retried). It returns
+// the first write error since the previous Flush.
 func (w *LogWriter) Flush(ctx context.Context) error {
 	reply := make(chan error, 1)
 	select {
@@ -244,12 +246,14 @@ func (w *LogWriter) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting records, writes those queued and stops the writer.
-// If ctx ends first, Close returns its error and the writer finishes in the
-// background. Close may be called more than once.
+// While the database fails, it retries until ctx ends; then it returns
+// ctx's error and the records not written stay in the journal, for the
+// next writer to replay. Close may be called more than once.
 func (w *LogWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
+		w.closeCtx = ctx
 		close(w.quit)
 	}
 	w.mu.Unlock()
@@ -268,51 +272,91 @@ func (w *LogWriter) Written() uint64 { return w.written.Load() }
 // or the writer closed.
 func (w *LogWriter) Dropped() uint64 { return w.dropped.Load() }
 
-// Failed returns how many records could not be written (the database
-// failed, say a full disk, or the record was invalid).
+// Failed returns how many records were given up: invalid records, records
+// a journal replay could not write (kept aside for a later start), and
+// records still unwritten when Close gave up without a journal to keep
+// them.
 func (w *LogWriter) Failed() uint64 { return w.failed.Load() }
+
+// Retried returns how many batch writes failed (the database busy, say
+// during a large import, or a full disk) and were retried.
+func (w *LogWriter) Retried() uint64 { return w.retried.Load() }
+
+// Retry delays after a failed batch write: doubling from the first to the
+// last. A batch that cannot be written is kept, in order, and retried; the
+// records behind it wait in the queue (LogOptions.Buffer) and the journal.
+const (
+	retryFirst = 100 * time.Millisecond
+	retryMax   = 5 * time.Second
+)
 
 func (w *LogWriter) run() {
 	defer close(w.done)
 	var (
 		batch = make([]logItem, 0, w.opts.BatchSize)
 		timer = time.NewTimer(time.Hour)
+		retry = time.NewTimer(time.Hour)
 		burst failureBurst
 		// failed is the first write error since the last Flush, which
 		// reports it.
 		failed error
+		// backoff is the delay before the next attempt at batch, which
+		// failed; 0 when no write is failing.
+		backoff time.Duration
 	)
 	timer.Stop()
+	retry.Stop()
+	// write writes batch. On failure batch is kept for the next attempt.
 	write := func() error {
-		err := w.writeBatch(batch, &burst)
+		err := w.writeBatch(batch, backoff > 0, &burst)
+		if err != nil {
+			backoff = min(max(2*backoff, retryFirst), retryMax)
+			retry.Reset(backoff)
+			return err
+		}
+		if backoff > 0 {
+			backoff = 0
+			retry.Stop()
+		}
 		clear(batch)
 		batch = batch[:0]
 		w.settle()
-		return err
+		return nil
 	}
-	// drain writes everything queued now.
+	// drain writes everything queued now, in order, and stops at the
+	// first failure.
 	drain := func() error {
-		var first error
 		for {
+			if len(batch) == cap(batch) {
+				if err := write(); err != nil {
+					return err
+				}
+			}
 			select {
 			case it := <-w.ch:
 				batch = append(batch, it)
-				if len(batch) == cap(batch) {
-					first = cmpOr(first, write())
-				}
 				continue
 			default:
 			}
 			if len(batch) > 0 {
-				first = cmpOr(first, write())
+				return write()
 			}
-			return first
+			return nil
 		}
 	}
 	for {
+		// While a batch waits for its retry, it takes more records up to
+		// its size; the rest wait in the queue.
+		in := w.ch
+		if len(batch) == cap(batch) {
+			in = nil
+		}
 		select {
-		case it := <-w.ch:
+		case it := <-in:
 			batch = append(batch, it)
+			if backoff > 0 {
+				continue // the retry timer writes it
+			}
 			if len(batch) == 1 {
 				timer.Reset(w.opts.Linger)
 			}
@@ -321,35 +365,68 @@ func (w *LogWriter) run() {
 				failed = cmpOr(failed, write())
 			}
 		case <-timer.C:
-			if len(batch) > 0 {
+			if len(batch) > 0 && backoff == 0 {
 				failed = cmpOr(failed, write())
 			}
+		case <-retry.C:
+			failed = cmpOr(failed, drain())
 		case reply := <-w.flushCh:
 			timer.Stop()
 			reply <- cmpOr(failed, drain())
 			failed = nil
 		case <-w.quit:
 			timer.Stop()
-			drain()
+			w.closing(drain, &backoff, func() int { return len(batch) })
 			burst.end(w.log, "call log writer closed after failed writes")
-			if w.journal != nil {
-				w.mu.Lock()
-				w.settleLocked()
-				if err := w.journal.close(); err != nil {
-					w.log.Error("call log journal close", "err", err)
-				}
-				w.journal = nil
-				w.mu.Unlock()
-			}
 			return
 		}
 	}
 }
 
-// settle empties the journal when every record in it has been through the
-// database: nothing is queued and run has no batch (it calls settle right
-// after writing one). A record that failed to write is counted and not
-// retried, so it is not kept either.
+// closing writes what is queued, retrying until Close's context ends, and
+// closes the journal. Records it could not write stay in the journal;
+// without one they are lost, and counted as failed. unwritten returns how
+// many records the batch that failed holds.
+func (w *LogWriter) closing(drain func() error, backoff *time.Duration, unwritten func() int) {
+	w.mu.Lock()
+	ctx := w.closeCtx
+	w.mu.Unlock()
+	err := drain()
+	for err != nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(*backoff):
+			err = drain()
+			continue
+		}
+		break
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		n := unwritten() + len(w.ch)
+		if w.journal == nil {
+			w.failed.Add(uint64(n))
+			w.log.Error("call log writer closed with records not written (no journal: they are lost)", "records", n, "err", err)
+			return
+		}
+		w.log.Error("call log writer closed with records not written; they stay in the journal for the next start",
+			"records", n, "journal", w.journal.path, "err", err)
+	} else {
+		w.settleLocked()
+	}
+	if w.journal != nil {
+		if err := w.journal.close(); err != nil {
+			w.log.Error("call log journal close", "err", err)
+		}
+		w.journal = nil
+	}
+}
+
+// settle empties the journal when every record in it is in the database:
+// nothing is queued and run has no batch (it calls settle right after
+// writing one). A batch that failed is kept and retried, so settle is not
+// called for it.
 func (w *LogWriter) settle() {
 	if w.journal == nil {
 		return
@@ -383,8 +460,10 @@ func cmpOr(a, b error) error {
 // writeTimeout bounds one batch; SQLite's busy timeout is shorter.
 const writeTimeout = 30 * time.Second
 
-// writeBatch writes items in one transaction and counts the outcome.
-func (w *LogWriter) writeBatch(items []logItem, burst *failureBurst) error {
+// writeBatch writes items in one transaction and counts the outcome. A
+// failed write is counted as a retry; retrying says whether items failed
+// before, so that each record is counted once in the burst.
+func (w *LogWriter) writeBatch(items []logItem, retrying bool, burst *failureBurst) error {
 	rows := make([]recordRow, len(items))
 	for i, it := range items {
 		rows[i] = rowOf(it.rec, it.js)
@@ -393,8 +472,12 @@ func (w *LogWriter) writeBatch(items []logItem, burst *failureBurst) error {
 	err := w.st.appendRows(ctx, rows)
 	cancel()
 	if err != nil {
-		w.failed.Add(uint64(len(rows)))
-		burst.fail(w.log, "call log write failed; records are being lost until the database recovers", err, len(rows))
+		w.retried.Add(1)
+		n := len(rows)
+		if retrying {
+			n = 0
+		}
+		burst.fail(w.log, "call log write failed; retrying, the records wait in memory and in the journal", err, n)
 		return err
 	}
 	w.written.Add(uint64(len(rows)))
@@ -422,6 +505,6 @@ func (b *failureBurst) end(log *slog.Logger, msg string) {
 	if !b.failing {
 		return
 	}
-	log.Warn(msg, "lost_records", b.records, "duration", time.Since(b.since).Round(time.Millisecond))
+	log.Warn(msg, "records", b.records, "duration", time.Since(b.since).Round(time.Millisecond))
 	*b = failureBurst{}
 }

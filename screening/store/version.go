@@ -42,21 +42,26 @@ func (s *Store) ListsChanged(ctx context.Context, since int64) (v int64, changed
 			}
 		}
 	}
+	// Versions up to since are behind the caller; later ones stay, so that
+	// asking again from the same since gives the same answer.
 	for n := range s.own {
-		if n <= v {
+		if n <= since {
 			delete(s.own, n)
 		}
 	}
 	return v, changed || v < since, nil
 }
 
-// listsWrite runs write in a transaction and remembers the list version
-// it made, if it made one: in a write transaction no other writer can
-// move the version, so a step of one is this write's.
-func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) error {
+// listsWrite runs write in a transaction, remembers the list versions it
+// made (in a write transaction no other writer can move the version, so
+// every step is this write's; a write of more than maxOwnVersions rows is
+// left for ListsChanged to report), and returns the lists
+// version that holds the write: a snapshot read at that version or later
+// includes it.
+func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) (int64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback()
 	version := func() (int64, error) {
@@ -66,25 +71,27 @@ func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) er
 	}
 	before, err := version()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := write(tx); err != nil {
-		return err
+		return 0, err
 	}
 	after, err := version()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return 0, err
 	}
-	if after == before+1 {
+	if after > before && after-before <= maxOwnVersions {
 		s.ownMu.Lock()
-		if len(s.own) >= maxOwnVersions {
+		if len(s.own)+int(after-before) > maxOwnVersions {
 			clear(s.own) // nobody is asking: the next ListsChanged reloads
 		}
-		s.own[after] = struct{}{}
+		for v := before + 1; v <= after; v++ {
+			s.own[v] = struct{}{}
+		}
 		s.ownMu.Unlock()
 	}
-	return nil
+	return after, nil
 }

@@ -143,3 +143,43 @@ func TestListsChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeExpiredIsOwnChange checks that a server's purge of expired
+// entries does not make it reload its lists: they were no longer in force.
+func TestPurgeExpiredIsOwnChange(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	putAll(t, st,
+		entry("block", "+81312345671", "2026-02-01T00:00:00Z"),
+		entry("block", "+81312345672", "2026-02-01T00:00:00Z"),
+		entry("block", "+81312345673", ""),
+	)
+	v, _, err := st.ListsChanged(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.PurgeExpired(ctx, t0); err != nil || n != 2 {
+		t.Fatalf("PurgeExpired = %d, %v; want 2", n, err)
+	}
+	if _, changed, err := st.ListsChanged(ctx, v); err != nil || changed {
+		t.Errorf("ListsChanged after an own purge = %v, %v; want no change", changed, err)
+	}
+}
+
+// TestListsChangedAskedAgain checks that asking again from the same
+// version gives the same answer: serve does while a change settles.
+func TestListsChangedAskedAgain(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	putAll(t, st, entry("block", "+81312345671", ""))
+	v, _, err := st.ListsChanged(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, st, entry("block", "+81312345672", ""), entry("block", "+81312345673", ""))
+	for i := range 3 {
+		if _, changed, err := st.ListsChanged(ctx, v); err != nil || changed {
+			t.Errorf("asked %d times: ListsChanged after own writes = %v, %v; want no change", i+1, changed, err)
+		}
+	}
+}
