@@ -159,10 +159,14 @@ type serveProc struct {
 	err  error
 }
 
+// The shared fixture: started by the first test that needs it, stopped by
+// TestMain or by releaseFixture (a test that needs the test Asterisk's
+// lock and ports for an Asterisk of its own), and started again by the
+// next test that needs it.
 var (
-	fxOnce sync.Once
-	fx     *fixture
-	fxErr  error
+	fxMu  sync.Mutex
+	fx    *fixture
+	fxErr error
 )
 
 // getFixture starts the fixture on first use and returns it. It skips the
@@ -180,21 +184,24 @@ func getFixture(t *testing.T) *fixture {
 		}
 		t.Skip(msg)
 	}
-	fxOnce.Do(func() {
+	fxMu.Lock()
+	if fx == nil && fxErr == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
 		fx, fxErr = startFixture(ctx)
-	})
-	if fxErr != nil {
-		t.Fatalf("fixture: %v", fxErr)
+		cancel()
+	}
+	f, err := fx, fxErr
+	fxMu.Unlock()
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("callscreen serve stderr (tail):\n%s", harness.TailLines(harness.ReadFile(fx.serveLog), 40))
-			t.Logf("Asterisk full.log (tail):\n%s", harness.TailLines(fx.ast.FullLog(), 80))
+			t.Logf("callscreen serve stderr (tail):\n%s", harness.TailLines(harness.ReadFile(f.serveLog), 40))
+			t.Logf("Asterisk full.log (tail):\n%s", harness.TailLines(f.ast.FullLog(), 80))
 		}
 	})
-	return fx
+	return f
 }
 
 func startFixture(ctx context.Context) (_ *fixture, err error) {
@@ -258,10 +265,24 @@ func startFixture(ctx context.Context) (_ *fixture, err error) {
 // directory, unless CALLSCREEN_KEEP is set. (A fixture that fails to start
 // keeps it too, so its logs can be read.)
 func stopFixture() error {
+	fxMu.Lock()
+	defer fxMu.Unlock()
 	if fx == nil {
 		return nil
 	}
-	return fx.stop(false)
+	err := fx.stop(false)
+	fx = nil
+	return err
+}
+
+// releaseFixture stops the shared fixture, if it runs, so that the test
+// can take the test Asterisk's lock and ports; the next test that needs
+// the fixture starts it again.
+func releaseFixture(t *testing.T) {
+	t.Helper()
+	if err := stopFixture(); err != nil {
+		t.Fatalf("stopping the shared fixture: %v", err)
+	}
 }
 
 func (f *fixture) stop(keep bool) error {

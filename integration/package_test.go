@@ -68,6 +68,8 @@ func TestDebianPackage(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the package test needs root (chroot, mount)")
 	}
+	// Its Asterisk needs the shared test Asterisk's lock and ports.
+	releaseFixture(t)
 	ctx := context.Background()
 	repo, err := harness.RepoRoot()
 	if err != nil {
