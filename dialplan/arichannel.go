@@ -2,7 +2,6 @@ package dialplan
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -439,9 +438,4 @@ func recordingName(name string) string {
 		b = b[:100]
 	}
 	return string(b)
-}
-
-// newID returns prefix followed by 16 random base32 characters.
-func newID(prefix string) string {
-	return prefix + rand.Text()[:16]
 }

@@ -1,8 +1,14 @@
 package dialplan
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
-	"sync"
+	"reflect"
+	"unsafe"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/CyCoreSystems/ari/v6/client/native"
 )
 
 // ariConns is how many HTTP connections to Asterisk's ARI callscreen
@@ -11,29 +17,39 @@ import (
 // and closes any connection beyond that at once.
 const ariConns = 32
 
-var tuneOnce sync.Once
+// newARIClient returns the HTTP client of callscreen's ARI requests. Go's
+// default transport keeps only 2 idle connections per host: with calls in
+// parallel (each reads a dozen values) nearly every request opened a new
+// TCP connection and dropped it afterwards, and under load Asterisk
+// refused the connections beyond its session limit, failing the requests
+// with EOF (measured: 15% of ARI calls at 50 calls/s failed open, see
+// docs/BENCHMARKS.md). With up to ariConns kept-alive connections and no
+// more than that at once, bursts queue in callscreen instead. The
+// transport is ARI's own: the rest of the process (webhooks) keeps Go's
+// defaults.
+func newARIClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = ariConns
+	t.MaxIdleConns = ariConns
+	t.MaxConnsPerHost = ariConns
+	return &http.Client{Transport: t}
+}
 
-// tuneARITransport sizes the connection pool of ari/v6's REST requests.
-// The library sends them with a zero-value http.Client, that is over
-// http.DefaultTransport, which keeps only 2 idle connections per host:
-// with calls in parallel (each reads a dozen values) nearly every request
-// opened a new TCP connection and dropped it afterwards, and under load
-// Asterisk refused the connections beyond its session limit, failing the
-// requests with EOF (measured: 15% of ARI calls at 50 calls/s failed open,
-// see docs/BENCHMARKS.md). With up to ariConns kept-alive connections and
-// no more than that at once, bursts queue in callscreen instead. It
-// changes http.DefaultTransport once, before the first ARI request: the
-// library offers no way to pass its own client.
-func tuneARITransport() {
-	tuneOnce.Do(func() {
-		t, ok := http.DefaultTransport.(*http.Transport)
-		if !ok {
-			return
-		}
-		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, ariConns)
-		t.MaxIdleConns = max(t.MaxIdleConns, ariConns)
-		if t.MaxConnsPerHost == 0 || t.MaxConnsPerHost > ariConns {
-			t.MaxConnsPerHost = ariConns
-		}
-	})
+// useHTTPClient makes the ari/v6 client cl send its REST requests with
+// hc. The library keeps its http.Client in an unexported field and offers
+// no option to pass one (client/native.Client.httpClient, a zero value
+// and so http.DefaultTransport); the field is set here, once, before any
+// request of callscreen's. An error means the library changed: the client
+// then keeps its own default, which works at a lower throughput.
+func useHTTPClient(cl ari.Client, hc *http.Client) error {
+	c, ok := cl.(*native.Client)
+	if !ok {
+		return fmt.Errorf("ARI client is a %T, not *native.Client", cl)
+	}
+	f := reflect.ValueOf(c).Elem().FieldByName("httpClient")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[http.Client]() {
+		return errors.New("ari/v6 native.Client has no httpClient field of type http.Client")
+	}
+	reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Set(reflect.ValueOf(hc).Elem())
+	return nil
 }

@@ -122,7 +122,7 @@ func (s *Stasis) ariRequest(ctx context.Context, method, body string, limit int6
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.SetBasicAuth(s.o.Username, s.o.Password)
-	resp, err := http.DefaultClient.Do(req) // the transport tuneARITransport sized
+	resp, err := s.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("event filter: %s: %w", method, err)
 	}

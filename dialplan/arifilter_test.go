@@ -40,7 +40,7 @@ func TestPutEventFilter(t *testing.T) {
 				io.WriteString(w, `{"message":"x"}`)
 			}))
 			defer srv.Close()
-			s := NewStasis(StasisOptions{URL: srv.URL + "/ari/", Application: "call screen", Username: "u", Password: "p"})
+			s := NewStasis(NewHandler(HandlerOptions{}), StasisOptions{URL: srv.URL + "/ari/", Application: "call screen", Username: "u", Password: "p"})
 			err := s.putEventFilter(t.Context())
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -178,9 +178,9 @@ func TestStasisEventFilterOnlyWhenMissing(t *testing.T) {
 			defer hs.Close()
 			f := &flappingARI{fakeARI: newFakeARI()}
 			f.up.Store(true)
-			s := NewStasis(StasisOptions{
+			s := NewStasis(NewHandler(HandlerOptions{Evaluator: &fixedEngine{}}), StasisOptions{
 				URL: hs.URL + "/ari", Application: "callscreen",
-				Evaluator: &fixedEngine{}, HealthInterval: 5 * time.Millisecond,
+				HealthInterval: 5 * time.Millisecond,
 			})
 			s.dial = func(context.Context) (ari.Client, error) { return f, nil }
 			ctx, cancel := context.WithCancel(t.Context())

@@ -2,6 +2,7 @@ package dialplan
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"time"
 )
@@ -74,4 +75,10 @@ type Channel interface {
 // header the INVITE did not carry); err is reserved for real failures.
 type VarReader interface {
 	Get(ctx context.Context, name string) (value string, ok bool, err error)
+}
+
+// newID returns prefix followed by 16 random base32 characters: the name
+// of a playback, or the id of a call Asterisk gave none.
+func newID(prefix string) string {
+	return prefix + rand.Text()[:16]
 }

@@ -11,6 +11,13 @@
 // implements them over AGI. The flows are therefore written and tested
 // once.
 //
+// A Handler owns one call's screening from end to end (gather, evaluate,
+// act, remember, record), counts the calls in flight for a drain, and is
+// the one path that continues a call unscreened. Stasis and FastAGI are
+// transports around a Handler: NewStasis(h, StasisOptions{...}) and
+// NewFastAGI(h, FastAGIOptions{...}) take only their own connection
+// options, as http.Server takes an http.Handler.
+//
 // Every flow leaves channel variables for the dialplan (SCREEN_ACTION,
 // SCREEN_SCORE, SCREEN_REASONS, ...) with values that cannot break
 // dialplan syntax, and every failure of callscreen itself fails open: the

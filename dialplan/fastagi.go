@@ -17,10 +17,6 @@ import (
 	"github.com/callscreen/callscreen/screening"
 )
 
-// DefaultFastAGIAddr is where the shipped dialplan expects the FastAGI
-// server: AGI(agi://127.0.0.1:4573/screen?profile=<p>).
-const DefaultFastAGIAddr = "127.0.0.1:4573"
-
 // FastAGIScript is the script that screens a call.
 const FastAGIScript = "screen"
 
@@ -44,36 +40,17 @@ type EmergencyCallbacks interface {
 	EmergencyCallback(number, profile, callID string, now time.Time) (c screening.EmergencyCall, ok bool)
 }
 
-// FastAGIOptions configures FastAGI. Evaluator is required; everything
-// else has a default.
+// FastAGIOptions configures FastAGI's transport; what screening a call
+// needs is the Handler's. Everything has a default.
 type FastAGIOptions struct {
-	Evaluator Evaluator
-	// Profiles returns the Asterisk side of a profile by name; nil, or a
-	// name it does not know, means DefaultProfile().
-	Profiles func(name string) (Profile, bool)
-	// Recorder receives one record per call; nil discards them.
-	Recorder Recorder
-	// Rememberer receives an allow entry for each caller who passes a
-	// challenge, and for each expected callback; nil forgets them.
-	Rememberer Rememberer
 	// Callbacks serves the callback script; nil logs and ignores it.
 	Callbacks Callbacks
 	// Logger is the logger; nil discards.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 
 	// ReadTimeout bounds reading the AGI environment after a connection
 	// is accepted; a peer that sends none in time is disconnected. [2s]
 	ReadTimeout time.Duration
-	// CallTimeout is the hard deadline of one call in callscreen, prompts
-	// included; after it the call is continued to its ring target. [60s]
-	CallTimeout time.Duration
-	// GatherTimeout bounds reading the facts. [500ms]
-	GatherTimeout time.Duration
-	// DrainTimeout is how long Serve waits for calls in flight after its
-	// context is cancelled before failing them open. [10s]
-	DrainTimeout time.Duration
 	// RecordingDir is where name recordings are written, as Asterisk
 	// sees it. [/var/spool/asterisk/recording]
 	RecordingDir string
@@ -100,13 +77,9 @@ type FastAGIOptions struct {
 // in channel variables for the dialplan to carry out (see VarAction,
 // VarContext, VarHangupCause).
 type FastAGI struct {
+	h   *Handler
 	o   FastAGIOptions
 	log *slog.Logger
-
-	mu       sync.Mutex
-	inflight int
-	idle     chan struct{} // closed when inflight drops to 0, while draining
-	draining bool
 
 	arrays arrayWrites
 
@@ -116,8 +89,9 @@ type FastAGI struct {
 	refusedFull, refusedKey atomic.Uint64
 }
 
-// NewFastAGI returns a FastAGI server with opts, defaults filled in.
-func NewFastAGI(opts FastAGIOptions) *FastAGI {
+// NewFastAGI returns a FastAGI server screening its calls with h, with
+// opts' defaults filled in.
+func NewFastAGI(h *Handler, opts FastAGIOptions) *FastAGI {
 	o := opts
 	defDur := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -125,9 +99,6 @@ func NewFastAGI(opts FastAGIOptions) *FastAGI {
 		}
 	}
 	defDur(&o.ReadTimeout, 2*time.Second)
-	defDur(&o.CallTimeout, 60*time.Second)
-	defDur(&o.GatherTimeout, 500*time.Millisecond)
-	defDur(&o.DrainTimeout, 10*time.Second)
 	if o.RecordingDir == "" {
 		o.RecordingDir = "/var/spool/asterisk/recording"
 	}
@@ -137,13 +108,10 @@ func NewFastAGI(opts FastAGIOptions) *FastAGI {
 	if o.CallbackRate <= 0 {
 		o.CallbackRate = 60
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &FastAGI{o: o, log: o.Logger, callbacks: newTokenBucket(o.CallbackRate, time.Minute, o.Now)}
+	return &FastAGI{h: h, o: o, log: o.Logger, callbacks: newTokenBucket(o.CallbackRate, time.Minute, h.now)}
 }
 
 // Refused returns how many sessions were closed without screening
@@ -157,13 +125,14 @@ func (a *FastAGI) Refused() (full, unauthenticated uint64) {
 // goroutine until ctx is cancelled. The caller listens (so that a port
 // clash fails start-up); Serve closes ln when it returns. On
 // cancellation it keeps accepting but screens no new call (each is
-// continued straight to its ring target), waits up to DrainTimeout for
-// calls in flight, fails the rest open, closes ln and returns nil. It
-// returns an error for unusable options or when ln fails. Call it once.
+// continued straight to its ring target), waits up to the Handler's
+// DrainTimeout for calls in flight, fails the rest open, closes ln and
+// returns nil. It returns an error for unusable options or when ln fails.
+// Call it once.
 func (a *FastAGI) Serve(ctx context.Context, ln net.Listener) error {
-	if a.o.Evaluator == nil {
+	if err := a.h.check(); err != nil {
 		ln.Close()
-		return errors.New("dialplan: FastAGIOptions.Evaluator is required")
+		return err
 	}
 	calls, cancelCalls := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelCalls()
@@ -175,36 +144,17 @@ func (a *FastAGI) Serve(ctx context.Context, ln net.Listener) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		a.log.InfoContext(ctx, "shutting down; new FastAGI calls ring unscreened", "in_flight", a.count())
+		a.log.InfoContext(ctx, "shutting down; new FastAGI calls ring unscreened", "in_flight", a.h.inFlight())
 	case err = <-acceptErr:
 		err = fmt.Errorf("FastAGI listener: %w", err)
 		a.log.ErrorContext(ctx, "FastAGI listener failed; failing calls in flight open", "err", err)
 	}
-	a.drainCalls(ctx, cancelCalls)
+	a.h.drain(ctx, a.log, cancelCalls)
 	ln.Close()
 	if err == nil {
 		<-acceptErr
 	}
 	return err
-}
-
-// drainCalls waits up to DrainTimeout for the calls in flight, then
-// cancels them (they fail open) and waits a little more.
-func (a *FastAGI) drainCalls(ctx context.Context, cancelCalls context.CancelFunc) {
-	idle := a.drain()
-	t := time.NewTimer(a.o.DrainTimeout)
-	defer t.Stop()
-	select {
-	case <-idle:
-		return
-	case <-t.C:
-	}
-	a.log.WarnContext(ctx, "FastAGI calls still in flight after the drain timeout; failing them open", "in_flight", a.count())
-	cancelCalls()
-	select {
-	case <-idle:
-	case <-time.After(failOpenTimeout + time.Second):
-	}
 }
 
 // accept runs the accept loop until ln is closed. Accept errors other
@@ -231,9 +181,8 @@ func (a *FastAGI) accept(calls context.Context, ln net.Listener) error {
 // start hands one connection to its own goroutine: nothing read from a
 // peer may hold up the accept loop.
 func (a *FastAGI) start(calls context.Context, conn net.Conn) {
-	a.mu.Lock()
-	if a.inflight >= a.o.MaxSessions {
-		a.mu.Unlock()
+	draining, ok := a.h.begin(a.o.MaxSessions)
+	if !ok {
 		// Closed before Asterisk's environment is read: AGI() fails and
 		// the dialplan rings (CALLSCREEN_FAIL_MODE). Counted first, so
 		// that the count already holds when the peer sees the close.
@@ -244,45 +193,11 @@ func (a *FastAGI) start(calls context.Context, conn net.Conn) {
 		}
 		return
 	}
-	draining := a.draining
-	a.inflight++
-	a.mu.Unlock()
 	go func() {
 		growStack()
-		defer a.done()
+		defer a.h.end()
 		a.serveConn(calls, conn, draining)
 	}()
-}
-
-func (a *FastAGI) done() {
-	a.mu.Lock()
-	a.inflight--
-	if a.inflight == 0 && a.idle != nil {
-		close(a.idle)
-		a.idle = nil
-	}
-	a.mu.Unlock()
-}
-
-// drain marks the server as draining and returns a channel closed when
-// no call is in flight.
-func (a *FastAGI) drain() <-chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.draining = true
-	ch := make(chan struct{})
-	if a.inflight == 0 {
-		close(ch)
-	} else {
-		a.idle = ch
-	}
-	return ch
-}
-
-func (a *FastAGI) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.inflight
 }
 
 // agiRequest is what the AGI environment says about a call.
@@ -341,7 +256,7 @@ func parseAGIRequest(env map[string]string) (r agiRequest, ok bool) {
 // dialplan never waits on a verdict that will not come.
 func (a *FastAGI) serveConn(calls context.Context, conn net.Conn, draining bool) {
 	defer conn.Close()
-	start := a.o.Now()
+	start := a.h.now()
 	log := a.log.With("remote", conn.RemoteAddr().String())
 	ch, env, err := openAGI(conn, a.o.ReadTimeout, a.o.RecordingDir)
 	if err == nil {
@@ -384,10 +299,10 @@ func (a *FastAGI) serveConn(calls context.Context, conn net.Conn, draining bool)
 		log.WarnContext(calls, "unknown FastAGI script; the call rings unscreened", "script", req.script, "want", FastAGIScript+" or "+CallbackScript)
 		return
 	case draining:
-		a.passThrough(calls, log, ch, req, start, "callscreen stopping")
+		a.h.passThrough(calls, log, ch, req.call(start), "callscreen stopping")
 		return
 	}
-	a.screen(calls, log, ch, req, start)
+	a.h.screen(calls, log, ch, req.call(start))
 }
 
 // keyOK reports whether a session's key is the configured one (always,
@@ -413,49 +328,11 @@ func (a *FastAGI) ensureAction(calls context.Context, log *slog.Logger, ch *agiC
 	}
 }
 
-// profile returns the Asterisk side of the named profile.
-func (a *FastAGI) profile(name string) Profile {
-	return lookupProfile(a.o.Profiles, name)
-}
-
-// passThrough continues a call to its ring target without screening it.
-func (a *FastAGI) passThrough(calls context.Context, log *slog.Logger, ch *agiChannel, req agiRequest, start time.Time, why string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls), failOpenTimeout)
-	defer cancel()
-	p := a.profile(req.profile)
-	rec := screening.Record{
-		ID: req.id, Time: start, Mode: screening.ModeAGI,
-		Facts:   screening.Facts{ID: req.id, Time: start, Number: req.number, Name: req.name, Called: req.did},
-		Verdict: screening.Verdict{CallID: req.id, Profile: req.profile, Action: screening.Ring, Enforced: screening.Ring, Reason: why},
-		Taken:   screening.Ring, Outcome: screening.OutcomeRang, Detail: why,
-	}
-	err := ch.SetVars(ctx, verdictVars(&rec.Verdict, screening.Ring))
-	if err == nil {
-		err = ch.Continue(ctx, p.Targets.Ring)
-	}
-	if err != nil {
-		rec.Outcome, rec.Detail = screening.OutcomeError, why+"; continue: "+err.Error()
-		log.ErrorContext(ctx, "cannot continue call", "err", err)
-	}
-	rec.Handling = a.o.Now().Sub(start)
-	a.screener().write(rec)
-}
-
-// screen screens one call within the call deadline.
-func (a *FastAGI) screen(calls context.Context, log *slog.Logger, ch *agiChannel, req agiRequest, start time.Time) {
-	ctx, cancel := context.WithTimeout(calls, a.o.CallTimeout)
-	defer cancel()
-	a.screener().screen(ctx, log, ch, screening.ModeAGI, screening.Facts{
-		ID: req.id, Time: start, Number: req.number, Name: req.name, Called: req.did,
-	}, req.profile)
-}
-
-// screener returns what screening a call needs from the options.
-func (a *FastAGI) screener() screener {
-	return screener{
-		evaluator: a.o.Evaluator, profiles: a.o.Profiles, recorder: a.o.Recorder,
-		rememberer: a.o.Rememberer, now: a.o.Now, gatherTimeout: a.o.GatherTimeout,
-	}
+// call returns what the request says about the call.
+func (r agiRequest) call(start time.Time) callCtx {
+	return callCtx{mode: screening.ModeAGI, profile: r.profile, facts: screening.Facts{
+		ID: r.id, Time: start, Number: r.number, Name: r.name, Called: r.did,
+	}}
 }
 
 // expectCallback records an expected callback from the number an outbound
@@ -464,13 +341,13 @@ func (a *FastAGI) screener() screener {
 func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req agiRequest) {
 	log = log.With("script", CallbackScript, "dialled", req.dialled)
 	if ec, ok := a.o.Callbacks.(EmergencyCallbacks); ok {
-		if c, ok := ec.EmergencyCallback(req.dialled, req.profile, req.id, a.o.Now()); ok {
+		if c, ok := ec.EmergencyCallback(req.dialled, req.profile, req.id, a.h.now()); ok {
 			log.WarnContext(calls, "emergency number dialled: every inbound call rings unscreened until the window closes",
 				"emergency_callback", c.String(), "until", c.Until, "profile", c.Profile)
 			return
 		}
 	}
-	if a.o.Callbacks == nil || a.o.Rememberer == nil {
+	if a.o.Callbacks == nil || a.h.o.Rememberer == nil {
 		log.WarnContext(calls, "callback hook ran but expected callbacks are not configured; ignored")
 		return
 	}
@@ -478,7 +355,7 @@ func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req ag
 		log.WarnContext(calls, "expected callback not recorded: more than agi.callback_rate callbacks a minute", "callback_rate", a.o.CallbackRate)
 		return
 	}
-	now := a.o.Now()
+	now := a.h.now()
 	e, ok, err := a.o.Callbacks.ExpectCallback(req.dialled, req.profile, now)
 	switch {
 	case err != nil:
@@ -490,7 +367,7 @@ func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req ag
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls), 2*time.Second)
 	defer cancel()
-	if err := a.o.Rememberer.Remember(ctx, e); err != nil {
+	if err := a.h.o.Rememberer.Remember(ctx, e); err != nil {
 		log.WarnContext(ctx, "expected callback not recorded", "number", e.Number, "err", err)
 		return
 	}

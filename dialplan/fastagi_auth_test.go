@@ -32,7 +32,7 @@ func TestFastAGIKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAsterisk(agiEnv("agi_network_script", tt.script, "agi_request", "agi://127.0.0.1:4573/"+tt.script)...)
 			cb := &fakeCallbacks{got: make(chan [2]string, 1)}
-			_, wrote, rem := session(t, f, &fixedEngine{action: screening.Ring}, func(o *FastAGIOptions) {
+			_, wrote, rem := session(t, f, &fixedEngine{action: screening.Ring}, func(o *agiTestOptions) {
 				o.Key, o.Callbacks = key, cb
 			})
 			if wrote != tt.screened {
@@ -66,7 +66,7 @@ func TestFastAGIMaxSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewFastAGI(FastAGIOptions{Evaluator: &fixedEngine{}, MaxSessions: 2, ReadTimeout: time.Minute, DrainTimeout: time.Second})
+	a := newTestFastAGI(agiTestOptions{HandlerOptions{Evaluator: &fixedEngine{}, DrainTimeout: time.Second}, FastAGIOptions{MaxSessions: 2, ReadTimeout: time.Minute}})
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx, ln) }()
@@ -89,7 +89,7 @@ func TestFastAGIMaxSessions(t *testing.T) {
 		return err == io.EOF
 	}
 	held := []net.Conn{dial(), dial()} // two sessions waiting for their environment
-	waitFor(t, func() bool { return a.count() == 2 })
+	waitFor(t, func() bool { return a.h.inFlight() == 2 })
 	over := dial()
 	if !closedByServer(over, 10*time.Second) {
 		t.Fatal("a third session while two are in progress was not closed")
@@ -101,9 +101,9 @@ func TestFastAGIMaxSessions(t *testing.T) {
 		t.Error("a session within the cap was closed")
 	}
 	held[1].Close()
-	waitFor(t, func() bool { return a.count() == 1 })
+	waitFor(t, func() bool { return a.h.inFlight() == 1 })
 	again := dial()
-	waitFor(t, func() bool { return a.count() == 2 })
+	waitFor(t, func() bool { return a.h.inFlight() == 2 })
 	if full, _ := a.Refused(); full != 1 {
 		t.Errorf("Refused full = %d after room was made, want still 1", full)
 	}
@@ -126,8 +126,8 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestFastAGICallbackRate(t *testing.T) {
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	rem := remembered{c: make(chan screening.Entry, 10)}
-	a := NewFastAGI(FastAGIOptions{Evaluator: &fixedEngine{}, Rememberer: rem,
-		Callbacks: &fakeCallbacks{got: make(chan [2]string, 10)}, CallbackRate: 3, Now: func() time.Time { return now }})
+	a := newTestFastAGI(agiTestOptions{HandlerOptions{Evaluator: &fixedEngine{}, Rememberer: rem, Now: func() time.Time { return now }},
+		FastAGIOptions{Callbacks: &fakeCallbacks{got: make(chan [2]string, 10)}, CallbackRate: 3}})
 	run := func() {
 		f := newFakeAsterisk(agiEnv("agi_network_script", "callback?number=0312345678")...)
 		srv, cli := net.Pipe()

@@ -64,7 +64,7 @@ func TestFastAGICallback(t *testing.T) {
 				tt.cb.got = make(chan [2]string, 1)
 			}
 			start := time.Now()
-			_, wrote, rem := session(t, f, &fixedEngine{}, func(o *FastAGIOptions) {
+			_, wrote, rem := session(t, f, &fixedEngine{}, func(o *agiTestOptions) {
 				if tt.cb != nil {
 					o.Callbacks = tt.cb
 				}
@@ -152,7 +152,7 @@ func TestFastAGIEmergencyCallback(t *testing.T) {
 		"agi_request", "agi://127.0.0.1:4573/callback?number=110",
 		"agi_uniqueid", "1700000000.42",
 		"agi_context", "from-internal", "agi_extension", "110", "agi_callerid", "100")...)
-	_, wrote, rem := session(t, f, &fixedEngine{}, func(o *FastAGIOptions) {
+	_, wrote, rem := session(t, f, &fixedEngine{}, func(o *agiTestOptions) {
 		o.Callbacks = eng
 		o.Now = func() time.Time { return now }
 	})

@@ -281,17 +281,27 @@ func (f *fakeAsterisk) variables() map[string]string {
 	return m
 }
 
+// agiTestOptions are a FastAGI's and its Handler's options.
+type agiTestOptions struct {
+	HandlerOptions
+	FastAGIOptions
+}
+
+func newTestFastAGI(o agiTestOptions) *FastAGI {
+	return NewFastAGI(NewHandler(o.HandlerOptions), o.FastAGIOptions)
+}
+
 // session runs one FastAGI session between a and f over net.Pipe and
 // returns the call's record, if one was written.
-func session(t *testing.T, f *fakeAsterisk, eng Evaluator, mod func(*FastAGIOptions)) (screening.Record, bool, remembered) {
+func session(t *testing.T, f *fakeAsterisk, eng Evaluator, mod func(*agiTestOptions)) (screening.Record, bool, remembered) {
 	t.Helper()
 	recs := &records{c: make(chan screening.Record, 10)}
 	rem := remembered{c: make(chan screening.Entry, 10)}
-	o := FastAGIOptions{Evaluator: eng, Recorder: recs, Rememberer: rem}
+	o := agiTestOptions{HandlerOptions: HandlerOptions{Evaluator: eng, Recorder: recs, Rememberer: rem}}
 	if mod != nil {
 		mod(&o)
 	}
-	a := NewFastAGI(o)
+	a := newTestFastAGI(o)
 	srv, cli := net.Pipe()
 	done := make(chan struct{})
 	go func() { f.run(cli); close(done) }()
@@ -731,18 +741,18 @@ type served struct {
 	err    error
 }
 
-func serveFastAGI(t *testing.T, eng Evaluator, mod func(*FastAGIOptions)) *served {
+func serveFastAGI(t *testing.T, eng Evaluator, mod func(*agiTestOptions)) *served {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &served{addr: ln.Addr().String(), recs: &records{c: make(chan screening.Record, 10)}, done: make(chan struct{})}
-	o := FastAGIOptions{Evaluator: eng, Recorder: s.recs}
+	o := agiTestOptions{HandlerOptions: HandlerOptions{Evaluator: eng, Recorder: s.recs}}
 	if mod != nil {
 		mod(&o)
 	}
-	a := NewFastAGI(o)
+	a := newTestFastAGI(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.err = a.Serve(ctx, ln); close(s.done) }()
@@ -770,7 +780,7 @@ func (s *served) call(t *testing.T, f *fakeAsterisk) <-chan struct{} {
 }
 
 func TestFastAGIIdleClientDoesNotBlock(t *testing.T) {
-	s := serveFastAGI(t, &fixedEngine{action: screening.Ring}, func(o *FastAGIOptions) { o.ReadTimeout = time.Second })
+	s := serveFastAGI(t, &fixedEngine{action: screening.Ring}, func(o *agiTestOptions) { o.ReadTimeout = time.Second })
 
 	idle, err := net.Dial("tcp", s.addr) // a port scanner: connects, says nothing
 	if err != nil {
@@ -843,7 +853,7 @@ func TestFastAGICallTimeoutFailsOpen(t *testing.T) {
 	f.vars["CALLERID(num)"] = "anonymous"
 	// The announcement plays for longer than the call may take.
 	f.delay = map[string]time.Duration{"STREAM FILE": 400 * time.Millisecond}
-	rec, ok, _ := session(t, f, &fixedEngine{action: screening.NumberRequest}, func(o *FastAGIOptions) { o.CallTimeout = 150 * time.Millisecond })
+	rec, ok, _ := session(t, f, &fixedEngine{action: screening.NumberRequest}, func(o *agiTestOptions) { o.CallTimeout = 150 * time.Millisecond })
 	if !ok {
 		t.Fatal("no record")
 	}
@@ -857,7 +867,7 @@ func TestFastAGICallTimeoutFailsOpen(t *testing.T) {
 }
 
 func TestFastAGIShutdownDrains(t *testing.T) {
-	s := serveFastAGI(t, &fixedEngine{action: screening.NumberRequest}, func(o *FastAGIOptions) { o.DrainTimeout = 5 * time.Second })
+	s := serveFastAGI(t, &fixedEngine{action: screening.NumberRequest}, func(o *agiTestOptions) { o.DrainTimeout = 5 * time.Second })
 
 	inFlight := newFakeAsterisk(agiEnv("agi_uniqueid", "c1")...)
 	inFlight.block = make(chan struct{}) // the announcement is playing
@@ -905,7 +915,7 @@ func TestFastAGIServeNeedsEvaluator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := NewFastAGI(FastAGIOptions{}).Serve(context.Background(), ln); err == nil {
+	if err := NewFastAGI(NewHandler(HandlerOptions{}), FastAGIOptions{}).Serve(context.Background(), ln); err == nil {
 		t.Error("Serve without an evaluator succeeded")
 	}
 }

@@ -16,7 +16,7 @@ const claimMemory = time.Minute
 // claimLocked claims channel id for handling; false if a goroutine has it
 // or finished it within claimMemory. s.mu must be held.
 func (s *Stasis) claimLocked(id string) bool {
-	now := s.o.Now()
+	now := s.h.now()
 	if at, ok := s.claims[id]; ok && (at.IsZero() || now.Sub(at) < claimMemory) {
 		return false
 	}

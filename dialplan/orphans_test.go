@@ -24,7 +24,7 @@ func TestStasisArgs(t *testing.T) {
 
 func TestClaimScreensAChannelOnce(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	s := NewStasis(StasisOptions{Now: func() time.Time { return now }})
+	s := NewStasis(NewHandler(HandlerOptions{Now: func() time.Time { return now }}), StasisOptions{})
 	claim := func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -36,9 +36,7 @@ func TestClaimScreensAChannelOnce(t *testing.T) {
 	if claim() {
 		t.Fatal("a channel being handled was claimed again (StasisStart and sweep both screening it)")
 	}
-	s.mu.Lock()
-	s.inflight++
-	s.mu.Unlock()
+	s.h.begin(0)
 	s.done("c1")
 	now = now.Add(claimMemory / 2)
 	if claim() {

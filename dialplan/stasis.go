@@ -2,7 +2,6 @@ package dialplan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,23 +15,8 @@ import (
 	"github.com/callscreen/callscreen/screening"
 )
 
-// Evaluator decides a call: the screening engine.
-type Evaluator interface {
-	Evaluate(f *screening.Facts, profile string) screening.Verdict
-}
-
-// Recorder writes the call log.
-type Recorder interface {
-	Write(screening.Record)
-}
-
-// Rememberer persists list entries: callers who passed a challenge.
-type Rememberer interface {
-	Remember(ctx context.Context, e screening.Entry) error
-}
-
-// StasisOptions configures Stasis. Evaluator is required; everything else
-// has a default.
+// StasisOptions configures Stasis's transport; what screening a call
+// needs is the Handler's. Everything has a default.
 type StasisOptions struct {
 	// URL is the ARI REST root, WebsocketURL the events URL (ari/v6 does
 	// not derive one from the other). [http://127.0.0.1:8088/ari,
@@ -44,19 +28,8 @@ type StasisOptions struct {
 	// Application is the Stasis application name. [callscreen]
 	Application string
 
-	Evaluator Evaluator
-	// Profiles returns the Asterisk side of a profile by name; nil, or a
-	// name it does not know, means DefaultProfile().
-	Profiles func(name string) (Profile, bool)
-	// Recorder receives one record per call; nil discards them.
-	Recorder Recorder
-	// Rememberer receives an allow entry for each caller who passes a
-	// challenge; nil forgets them.
-	Rememberer Rememberer
 	// Logger is the logger; nil discards.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 	// OnConnect, when set, is told each change of the ARI connection's
 	// state (for metrics and the admin API).
 	OnConnect func(connected bool)
@@ -66,14 +39,6 @@ type StasisOptions struct {
 	// MaxBackoff caps the wait between connection attempts, which starts
 	// at one second and doubles. [30s]
 	MaxBackoff time.Duration
-	// CallTimeout is the hard deadline of one call in callscreen, prompts
-	// included; after it the call is continued to its ring target. [60s]
-	CallTimeout time.Duration
-	// GatherTimeout bounds reading the facts. [500ms]
-	GatherTimeout time.Duration
-	// DrainTimeout is how long Run waits for calls in flight after its
-	// context is cancelled before failing them open. [10s]
-	DrainTimeout time.Duration
 	// RecordingDir is Asterisk's recording directory, where name
 	// recordings land. [/var/spool/asterisk/recording]
 	RecordingDir string
@@ -87,8 +52,11 @@ type StasisOptions struct {
 // Stasis is the ARI front end: a Stasis application that screens every
 // channel entering Stasis(<app>[,<profile>]).
 type Stasis struct {
+	h   *Handler
 	o   StasisOptions
 	log *slog.Logger
+	// http sends callscreen's ARI requests (newARIClient).
+	http *http.Client
 	// dial connects a client; tests replace it.
 	dial func(ctx context.Context) (ari.Client, error)
 	// filterEvents sets the application's event filter when Asterisk
@@ -101,20 +69,18 @@ type Stasis struct {
 	appMu  sync.Mutex
 	arrays arrayWrites
 
-	mu       sync.Mutex
-	inflight int
+	mu sync.Mutex
 	// claims holds the channels a goroutine is handling (zero time) or
 	// finished handling (when), so that a channel found by the orphan
 	// sweep and by its StasisStart is screened once. See orphans.go.
 	claims map[string]time.Time
 	// sweeping is set while an orphan sweep runs.
 	sweeping atomic.Bool
-	idle     chan struct{} // closed when inflight drops to 0, while draining
-	draining bool
 }
 
-// NewStasis returns a Stasis application with opts, defaults filled in.
-func NewStasis(opts StasisOptions) *Stasis {
+// NewStasis returns a Stasis application screening its calls with h, with
+// opts' defaults filled in.
+func NewStasis(h *Handler, opts StasisOptions) *Stasis {
 	o := opts
 	def := func(s *string, v string) {
 		if *s == "" {
@@ -132,33 +98,26 @@ func NewStasis(opts StasisOptions) *Stasis {
 	def(&o.RecordingDir, "/var/spool/asterisk/recording")
 	defDur(&o.ConnectTimeout, 10*time.Second)
 	defDur(&o.MaxBackoff, 30*time.Second)
-	defDur(&o.CallTimeout, 60*time.Second)
-	defDur(&o.GatherTimeout, 500*time.Millisecond)
-	defDur(&o.DrainTimeout, 10*time.Second)
 	defDur(&o.HealthInterval, time.Second)
 	defDur(&o.RebuildAfter, 15*time.Second)
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Stasis{o: o, log: o.Logger.With("app", o.Application), claims: make(map[string]time.Time)}
+	s := &Stasis{h: h, o: o, http: newARIClient(), log: o.Logger.With("app", o.Application), claims: make(map[string]time.Time)}
 	s.dial = s.connect
 	s.filterEvents = s.ensureEventFilter
-	tuneARITransport()
 	return s
 }
 
 // Run serves the application until ctx is cancelled: it connects to ARI,
 // reconnects with capped backoff when Asterisk goes away, and screens each
 // call in its own goroutine. On cancellation it stops screening new calls
-// (they are continued straight to their ring target), waits up to
-// DrainTimeout for calls in flight, fails the rest open, and returns nil.
-// It returns an error only for unusable options.
+// (they are continued straight to their ring target), waits up to the
+// Handler's DrainTimeout for calls in flight, fails the rest open, and
+// returns nil. It returns an error only for unusable options.
 func (s *Stasis) Run(ctx context.Context) error {
-	if s.o.Evaluator == nil {
-		return errors.New("dialplan: StasisOptions.Evaluator is required")
+	if err := s.h.check(); err != nil {
+		return err
 	}
 	calls, cancelCalls := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelCalls()
@@ -215,6 +174,11 @@ func (s *Stasis) connect(ctx context.Context) (ari.Client, error) {
 			Password:     s.o.Password,
 			Logger:       newLibLogger(s.log),
 		})
+		if err == nil {
+			if err := useHTTPClient(cl, s.http); err != nil {
+				s.log.WarnContext(ctx, "ARI requests use Go's default HTTP client", "err", err)
+			}
+		}
 		ch <- result{cl, err}
 	}()
 	t := time.NewTimer(s.o.ConnectTimeout)
@@ -271,10 +235,9 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 
 	var (
 		done       = ctx.Done()
-		idle       <-chan struct{}
-		drainTimer <-chan time.Time
+		drained    chan struct{}
 		connected  = true
-		since      = s.o.Now()
+		since      = s.h.now()
 		probeFails int
 		ticks      int
 	)
@@ -290,7 +253,7 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 
 		case <-tick.C:
 			ticks++
-			now := s.o.Now()
+			now := s.h.now()
 			if c := cl.Connected(); c != connected {
 				connected, since = c, now
 				s.setConnected(c)
@@ -327,20 +290,11 @@ func (s *Stasis) serve(ctx, calls context.Context, cancelCalls context.CancelFun
 
 		case <-done:
 			done = nil
-			idle = s.drain()
-			drainTimer = time.After(s.o.DrainTimeout)
-			s.log.InfoContext(ctx, "shutting down; new calls ring unscreened", "in_flight", s.count())
+			s.log.InfoContext(ctx, "shutting down; new calls ring unscreened", "in_flight", s.h.inFlight())
+			drained = make(chan struct{})
+			go func() { s.h.drain(ctx, s.log, cancelCalls); close(drained) }()
 
-		case <-idle:
-			return nil
-
-		case <-drainTimer:
-			s.log.WarnContext(ctx, "calls still in flight after the drain timeout; failing them open", "in_flight", s.count())
-			cancelCalls()
-			select {
-			case <-idle:
-			case <-time.After(failOpenTimeout + time.Second):
-			}
+		case <-drained:
 			return nil
 		}
 	}
@@ -407,13 +361,12 @@ func (s *Stasis) probe(ctx context.Context, cl ari.Client) error {
 // subscription buffer holds only 100 events.
 func (s *Stasis) start(calls context.Context, cl ari.Client, st *ari.StasisStart) {
 	s.mu.Lock()
-	if !s.claimLocked(st.Channel.ID) {
-		s.mu.Unlock()
+	claimed := s.claimLocked(st.Channel.ID)
+	s.mu.Unlock()
+	if !claimed {
 		return
 	}
-	draining := s.draining
-	s.inflight++
-	s.mu.Unlock()
+	draining, _ := s.h.begin(0)
 	go func() {
 		growStack()
 		defer s.done(st.Channel.ID)
@@ -427,34 +380,9 @@ func (s *Stasis) start(calls context.Context, cl ari.Client, st *ari.StasisStart
 
 func (s *Stasis) done(id string) {
 	s.mu.Lock()
-	s.claims[id] = s.o.Now()
-	s.inflight--
-	if s.inflight == 0 && s.idle != nil {
-		close(s.idle)
-		s.idle = nil
-	}
+	s.claims[id] = s.h.now()
 	s.mu.Unlock()
-}
-
-// drain marks the application as draining and returns a channel closed
-// when no call is in flight.
-func (s *Stasis) drain() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.draining = true
-	ch := make(chan struct{})
-	if s.inflight == 0 {
-		close(ch)
-	} else {
-		s.idle = ch
-	}
-	return ch
-}
-
-func (s *Stasis) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inflight
+	s.h.end()
 }
 
 // call is what handle knows about a call from its StasisStart.
@@ -478,67 +406,35 @@ func callOf(st *ari.StasisStart) call {
 	return c
 }
 
-// profile returns the Asterisk side of the named profile.
-func (s *Stasis) profile(name string) Profile {
-	return lookupProfile(s.o.Profiles, name)
-}
-
-// lookupProfile returns the profile profiles knows by name, or
-// DefaultProfile().
-func lookupProfile(profiles func(string) (Profile, bool), name string) Profile {
-	if profiles != nil && name != "" {
-		if p, ok := profiles(name); ok {
-			return p
-		}
-	}
-	return DefaultProfile()
+// facts returns what the StasisStart says about the call.
+func (c call) facts(start time.Time) callCtx {
+	return callCtx{mode: screening.ModeARI, profile: c.profile, facts: screening.Facts{
+		ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did,
+	}}
 }
 
 // passThrough continues a call to its ring target without screening it.
 func (s *Stasis) passThrough(ctx context.Context, cl ari.Client, st *ari.StasisStart, why string) {
 	c := callOf(st)
-	start := s.o.Now()
-	p := s.profile(c.profile)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failOpenTimeout)
-	defer cancel()
 	ch := newARIChannel(cl.Channel(), cl.Bus(), c.key, c.did, nil, s.o.RecordingDir, &s.arrays)
-	rec := screening.Record{
-		ID: c.id, Time: start, Mode: screening.ModeARI,
-		Facts:   screening.Facts{ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did},
-		Verdict: screening.Verdict{CallID: c.id, Profile: c.profile, Action: screening.Ring, Enforced: screening.Ring, Reason: why},
-		Taken:   screening.Ring, Outcome: screening.OutcomeRang, Detail: why,
-	}
-	if err := ch.Continue(ctx, p.Targets.Ring); err != nil {
-		rec.Outcome, rec.Detail = screening.OutcomeError, why+"; continue: "+err.Error()
-		s.log.ErrorContext(ctx, "cannot continue call", "call", c.id, "caller", c.caller, "profile", c.profile, "err", err)
-	}
-	rec.Handling = s.o.Now().Sub(start)
-	s.screener().write(rec)
+	log := s.log.With("call", c.id, "caller", c.caller, "profile", c.profile)
+	s.h.passThrough(ctx, log, ch, c.facts(s.h.now()), why)
 }
 
-// handle screens one call: gather, evaluate, act, remember, record.
+// handle screens one call: the Handler gathers, evaluates, acts,
+// remembers and records; the transport watches for the hangup.
 func (s *Stasis) handle(calls context.Context, cl ari.Client, st *ari.StasisStart) {
 	c := callOf(st)
-	start := s.o.Now()
+	start := s.h.now()
 	log := s.log.With("call", c.id, "caller", c.caller, "profile", c.profile)
 
-	ctx, cancel := context.WithTimeout(calls, s.o.CallTimeout)
+	ctx, cancel := context.WithCancel(calls)
 	defer cancel()
 	gone := make(chan struct{})
 	stop := s.watchHangup(ctx, cl, c.key, gone, cancel)
 	defer stop()
 	ch := newARIChannel(cl.Channel(), cl.Bus(), c.key, c.did, gone, s.o.RecordingDir, &s.arrays)
-	s.screener().screen(ctx, log, ch, screening.ModeARI, screening.Facts{
-		ID: c.id, Time: start, Number: c.caller, Name: c.name, Called: c.did,
-	}, c.profile)
-}
-
-// screener returns what screening a call needs from the options.
-func (s *Stasis) screener() screener {
-	return screener{
-		evaluator: s.o.Evaluator, profiles: s.o.Profiles, recorder: s.o.Recorder,
-		rememberer: s.o.Rememberer, now: s.o.Now, gatherTimeout: s.o.GatherTimeout,
-	}
+	s.h.screen(ctx, log, ch, c.facts(start))
 }
 
 // watchHangup closes gone and cancels the call's context when the channel
@@ -565,31 +461,6 @@ func (s *Stasis) watchHangup(ctx context.Context, cl ari.Client, key *ari.Key, g
 		close(quit)
 		wg.Wait()
 		sub.Cancel()
-	}
-}
-
-// rememberCaller puts the caller who passed a challenge on r's allow list
-// for the profile's challenge.remember.
-func rememberCaller(ctx context.Context, r Rememberer, log *slog.Logger, now time.Time, v screening.Verdict, p Profile) {
-	if r == nil || p.Challenge.Remember <= 0 {
-		return
-	}
-	if err := screening.ValidateEntryNumber(v.Caller); err != nil {
-		log.DebugContext(ctx, "challenge passed by a caller without an E.164 number; not remembered", "err", err)
-		return
-	}
-	e := screening.Entry{
-		Kind:    screening.Allow,
-		Number:  v.Caller,
-		Expires: now.Add(p.Challenge.Remember),
-		Source:  screening.SourceChallenge,
-		Reason:  "passed the challenge on call " + v.CallID,
-		Created: now,
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := r.Remember(ctx, e); err != nil {
-		log.WarnContext(ctx, "cannot remember the caller who passed the challenge", "number", v.Caller, "err", err)
 	}
 }
 

@@ -232,19 +232,28 @@ type running struct {
 	err    error
 }
 
+// stasisTestOptions are a Stasis's and its Handler's options.
+type stasisTestOptions struct {
+	HandlerOptions
+	StasisOptions
+}
+
 // runStasis runs a Stasis against f until the test ends.
-func runStasis(t *testing.T, f *fakeARI, eng Evaluator, mod func(*StasisOptions)) *running {
+func runStasis(t *testing.T, f *fakeARI, eng Evaluator, mod func(*stasisTestOptions)) *running {
 	t.Helper()
 	r := &running{
 		recs: &records{c: make(chan screening.Record, 10)},
 		rem:  remembered{c: make(chan screening.Entry, 10)},
 		done: make(chan struct{}),
 	}
-	o := StasisOptions{Evaluator: eng, Recorder: r.recs, Rememberer: r.rem, HealthInterval: 10 * time.Millisecond}
+	o := stasisTestOptions{
+		HandlerOptions{Evaluator: eng, Recorder: r.recs, Rememberer: r.rem},
+		StasisOptions{HealthInterval: 10 * time.Millisecond},
+	}
 	if mod != nil {
 		mod(&o)
 	}
-	s := NewStasis(o)
+	s := NewStasis(NewHandler(o.HandlerOptions), o.StasisOptions)
 	s.dial = func(context.Context) (ari.Client, error) { return f, nil }
 	s.filterEvents = func(context.Context) (bool, error) { f.filtered.Add(1); return true, nil }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -356,7 +365,7 @@ func TestStasisCallDeadlineFailsOpen(t *testing.T) {
 	f := newFakeARI()
 	f.ch.onPlay = func(string, *ari.Key, []string) {} // the prompt never ends
 	eng := &fixedEngine{action: screening.NumberRequest}
-	recs := runStasis(t, f, eng, func(o *StasisOptions) { o.CallTimeout = 100 * time.Millisecond }).recs
+	recs := runStasis(t, f, eng, func(o *stasisTestOptions) { o.CallTimeout = 100 * time.Millisecond }).recs
 
 	f.start("c4", "anonymous", "0501234567", "default")
 	r := waitRecord(t, recs)
@@ -374,7 +383,7 @@ func TestStasisShutdownDrains(t *testing.T) {
 	release := make(chan struct{})
 	f.ch.onPlay = func(_ string, pb *ari.Key, _ []string) { <-release; f.finish(pb) }
 	eng := &fixedEngine{action: screening.NumberRequest}
-	run := runStasis(t, f, eng, func(o *StasisOptions) { o.DrainTimeout = 5 * time.Second })
+	run := runStasis(t, f, eng, func(o *stasisTestOptions) { o.DrainTimeout = 5 * time.Second })
 	recs := run.recs
 
 	f.start("c5", "anonymous", "0501234567", "default")

@@ -131,8 +131,13 @@ func startDashboardOnly(t *testing.T) string {
 		Taken: screening.Ring, Outcome: screening.OutcomeRang}
 	rec.Facts.Number, rec.Facts.Name, rec.Facts.Called = "0398760099", "Layout Test Clinic With A Long Name", ownNumber
 	rec.Verdict = screening.Verdict{CallID: rec.ID, Profile: "default", Presence: screening.Presented, Caller: "+81398760099", Action: screening.Ring}
-	if err := st.AppendRecord(context.Background(), rec); err != nil {
+	w, err := store.NewLogWriter(context.Background(), st, store.LogOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	w.Write(rec)
+	if err := w.Close(context.Background()); err != nil || w.Written() != 1 {
+		t.Fatalf("record not written: %v", err)
 	}
 	st.Close()
 	const listen = "127.0.0.1:18094"

@@ -189,22 +189,7 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 		c.Trunk = t
 		c.Trusted = t.Trusted && t.FromAddress(f.Source)
 	}
-	c.From, _ = ParseSIPAddress(f.From)
-	c.PAI, _ = ParseSIPAddress(f.PAI)
-	var presenceWhy string
-	c.Presence, presenceWhy = PresenceOf(f, c.From, c.Trunk)
-	c.Called = e.numbers.Classify(f.Called, p.Country)
-	if c.Presence == Presented || c.Presence == Garbage {
-		number := f.Number
-		if number == "" {
-			// CALLERID(num) was not set but the From header carries one.
-			number = c.From.User
-		}
-		// A leaked 186 ("show my number") prefix is not part of it.
-		c.Caller = e.numbers.Classify(StripShowPrefix(number), p.Country)
-	} else {
-		c.Caller = Number{Raw: f.Number, Type: TypeUnknown}
-	}
+	presenceWhy := c.derive(e.numbers)
 	if c.Presence == Presented && c.Caller.E164 != "" && e.velocity != nil {
 		c.Velocity = e.velocity.Observe(now, c.Caller.E164)
 	}

@@ -30,6 +30,31 @@ type Call struct {
 	Throttle ThrottleConfig
 }
 
+// derive fills in what the indicators read from c.Facts, c.Profile and
+// c.Trunk: the parsed SIP addresses, the presentation, and the called and
+// calling numbers read with the profile's numbering plan. It returns the
+// signal that decided the presentation. Evaluate builds every call with
+// it, and so do the indicator tests.
+func (c *Call) derive(numbers *Numbering) (presenceWhy string) {
+	f := c.Facts
+	c.From, _ = ParseSIPAddress(f.From)
+	c.PAI, _ = ParseSIPAddress(f.PAI)
+	c.Presence, presenceWhy = PresenceOf(f, c.From, c.Trunk)
+	c.Called = numbers.Classify(f.Called, c.Profile.Country)
+	if c.Presence == Presented || c.Presence == Garbage {
+		number := f.Number
+		if number == "" {
+			// CALLERID(num) was not set but the From header carries one.
+			number = c.From.User
+		}
+		// A leaked 186 ("show my number") prefix is not part of it.
+		c.Caller = numbers.Classify(StripShowPrefix(number), c.Profile.Country)
+	} else {
+		c.Caller = Number{Raw: f.Number, Type: TypeUnknown}
+	}
+	return presenceWhy
+}
+
 // Indicator is one spoofing or robocall signal: a small pure function of a
 // call that reports whether it fired and, if so, evidence a person can read.
 type Indicator struct {

@@ -7,8 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/admin"
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/admin"
+	"github.com/callscreen/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/service"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -16,12 +17,12 @@ import (
 // newAdmin builds the admin dashboard and JSON API (http.dashboard) for
 // serve. It returns the handler to mount at "/" and a function that serve
 // calls with the ARI connection state.
-func newAdmin(cfg *config.Config, rt *screener, logw *store.LogWriter, agiListening bool, log *slog.Logger) (http.Handler, func(up bool), error) {
+func newAdmin(cfg *config.Config, rt *screener, svc *service.Service, logw *store.LogWriter, agiListening bool, log *slog.Logger) (http.Handler, func(up bool), error) {
 	var ariUp atomic.Bool
 	started := time.Now()
 	srv, err := admin.New(admin.Options{
 		Store:     rt.store,
-		Lists:     rt.lists,
+		Lists:     svc,
 		Normalize: rt.normalizer(),
 		National: func(e164 string) string {
 			return screening.NationalFormat(e164, rt.engine.ProfileFor("", "").Country)

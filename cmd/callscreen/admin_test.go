@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/service"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -40,7 +41,8 @@ func TestNewAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logw.Close(t.Context())
-	h, ariUp, err := newAdmin(cfg, rt, logw, true, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := service.New(rt.store, rt.lists, service.Options{Log: logw, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, ariUp, err := newAdmin(cfg, rt, svc, logw, true, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,11 +49,7 @@ Examples:
 			if err != nil {
 				return usageError{err}
 			}
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true})
+			_, rt, err := g.open(cmd.Context(), screenerOptions{readOnly: true})
 			if err != nil {
 				return err
 			}

@@ -176,8 +176,13 @@ func TestLogIDAndSummaryJSON(t *testing.T) {
 	rec := screening.Record{ID: "1732512345.42", Time: time.Now().Add(-time.Minute), Mode: "ari", Taken: screening.Ring, Outcome: "rang"}
 	rec.Verdict.Action = screening.Ring
 	rec.Verdict.Caller = "+81355550000"
-	if err := st.AppendRecord(ctx, rec); err != nil {
+	w, err := store.NewLogWriter(ctx, st, store.LogOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	w.Write(rec)
+	if err := w.Close(ctx); err != nil || w.Written() != 1 {
+		t.Fatalf("record not written: %v", err)
 	}
 	st.Close()
 

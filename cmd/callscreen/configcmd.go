@@ -59,11 +59,7 @@ func checkConfigFile(cmd *cobra.Command, g *globals, res *configCheckResult) err
 	if _, err := os.Stat(g.configPath); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("configuration file %s does not exist: create it (the sample is asterisk-conf/callscreen.yaml; the package installs it there) or name another with -c FILE or CALLSCREEN_CONFIG", g.configPath)
 	}
-	cfg, err := g.load()
-	if err != nil {
-		return err
-	}
-	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true, noLists: true})
+	cfg, rt, err := g.open(cmd.Context(), screenerOptions{readOnly: true, noLists: true})
 	if err != nil {
 		return err
 	}

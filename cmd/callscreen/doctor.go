@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/config"
+	"github.com/callscreen/callscreen/screening/store"
 )
 
 func newDoctor(g *globals) *cobra.Command {
@@ -423,46 +423,18 @@ func (d *doctorRun) checkDatabase(ctx context.Context, cfg *config.Config) {
 		d.warn("database", abs+" does not exist yet; callscreen serve creates it", "")
 		return
 	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), OmitHost: true}
-	db, err := sql.Open("sqlite", u.String()+"?"+url.Values{
-		"_pragma": {"busy_timeout(5000)"},
-		"_txlock": {"immediate"},
-	}.Encode())
-	if err != nil {
-		d.fail("database", fmt.Sprintf("%s: %v", abs, err), "")
-		return
-	}
-	defer db.Close()
-	// BEGIN IMMEDIATE takes the write lock: it fails on a read-only file,
-	// directory or mount, and waits out a writer (serve) up to 5 s.
-	tx, err := db.BeginTx(ctx, nil)
-	if err == nil {
-		_, err = tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS callscreen_doctor_probe (x)")
-		tx.Rollback()
-	}
+	// store.Open checks that the file and its directory take writes (SQLite
+	// writes the -wal and -shm files beside it) and waits out a writer
+	// (serve) up to its busy timeout.
+	st, err := store.Open(ctx, abs)
 	if err != nil {
 		d.fail("database", fmt.Sprintf("%s is not writable: %v", abs, err),
 			"make the file and its directory ("+filepath.Dir(abs)+") writable by callscreen's user: SQLite writes the -wal and -shm files beside it")
 		return
 	}
-	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check(10)")
-	if err != nil {
-		d.fail("database", fmt.Sprintf("%s: integrity check: %v", abs, err), "")
-		return
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err == nil && line != "ok" {
-			problems = append(problems, line)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if len(problems) > 0 {
-		d.fail("database", fmt.Sprintf("%s fails the integrity check: %s", abs, strings.Join(problems, "; ")),
+	defer st.Close()
+	if err := st.IntegrityCheck(ctx); err != nil {
+		d.fail("database", fmt.Sprintf("%s fails the integrity check: %v", abs, err),
 			"stop callscreen, restore a backup (callscreen keeps none by itself) or move the file away to start afresh")
 		return
 	}

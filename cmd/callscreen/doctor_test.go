@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/config"
 )
 
 // fakeARI answers the ARI resources doctor reads. sounds maps a sound id

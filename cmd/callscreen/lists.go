@@ -11,7 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/textenc"
+	"github.com/callscreen/callscreen/internal/service"
+	"github.com/callscreen/callscreen/internal/textenc"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -42,23 +43,9 @@ func parseKind(s string) (screening.ListKind, error) {
 }
 
 // normalizer returns a function turning a number as an operator types it
-// into the E.164 form lists hold.
+// into the E.164 form lists hold, in the default profile's country.
 func (rt *screener) normalizer() func(string) (string, error) {
-	country := rt.engine.ProfileFor("", "").Country
-	return func(s string) (string, error) {
-		s = strings.TrimSpace(s)
-		if strings.HasSuffix(s, "*") {
-			if err := screening.ValidateEntryNumber(s); err != nil {
-				return "", fmt.Errorf("prefix patterns must be in E.164 form such as +4470*: %w", err)
-			}
-			return s, nil
-		}
-		n := rt.numbers.Classify(s, country)
-		if n.E164 == "" {
-			return "", fmt.Errorf("%q is not a telephone number", s)
-		}
-		return n.E164, nil
-	}
+	return service.Normalizer(rt.numbers, rt.engine.ProfileFor("", "").Country)
 }
 
 // parseExpiry accepts a duration from now ("24h", "7d") or a date
@@ -147,11 +134,7 @@ func expirySuffix(t time.Time) string {
 }
 
 func openForLists(cmd *cobra.Command, g *globals) (*screener, *store.Store, error) {
-	cfg, err := g.load()
-	if err != nil {
-		return nil, nil, err
-	}
-	rt, err := newScreener(cmd.Context(), cfg, screenerOptions{noLists: true})
+	_, rt, err := g.open(cmd.Context(), screenerOptions{noLists: true})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -49,11 +49,7 @@ func newLog(g *globals) *cobra.Command {
 				f.Action = a
 			}
 			f.Outcome = screening.Outcome(outcome)
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			rt, err := newScreener(cmd.Context(), cfg, screenerOptions{readOnly: true, noLists: true})
+			_, rt, err := g.open(cmd.Context(), screenerOptions{readOnly: true, noLists: true})
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/config"
 )
 
 // defaultConfigPath is where the configuration lives unless told otherwise.

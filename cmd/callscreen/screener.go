@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/config"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -68,6 +68,20 @@ func openStore(ctx context.Context, path string) (*store.Store, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// open loads the configuration and opens the screener on it: what every
+// command that evaluates calls or reads the lists and the log starts with.
+func (g *globals) open(ctx context.Context, opts screenerOptions) (*config.Config, *screener, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := newScreener(ctx, cfg, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, rt, nil
 }
 
 // requireStore returns the store or an error saying there is none yet.

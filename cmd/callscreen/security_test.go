@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/config"
 )
 
 // The security defaults, checked through the built binary: serve refuses

@@ -14,10 +14,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/config"
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/metrics"
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/dialplan"
+	"github.com/callscreen/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/metrics"
+	"github.com/callscreen/callscreen/internal/notify"
+	"github.com/callscreen/callscreen/internal/service"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -96,10 +97,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	m.WatchNotifications(notifier)
 	m.WatchCounter("log_records_duplicate_total", "Call log records ignored because the log already held a record with their id (never overwritten).", rt.store.DuplicateRecords)
-	ret := &retention{store: rt.store, keep: cfg.Log.Retention, log: log.With("component", "retention")}
-	m.WatchRetention(ret)
-	sink := &callSink{log: logw, metrics: m, store: rt.store, lists: rt.lists, notifier: notifier}
-	sink.throttler, sink.logger = screening.NewThrottler(cfg.Throttle), log.With("component", "throttle")
+	svc := service.New(rt.store, rt.lists, service.Options{
+		Log: logw, Metrics: m, Notifier: notifier,
+		Throttle: cfg.Throttle, Retention: cfg.Log.Retention,
+		Logger: log.With("component", "lists"),
+	})
+	m.WatchRetention(svc)
 
 	// Listen before anything else so a port clash fails start-up.
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -121,7 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	onConnect := m.SetConnected
 	if cfg.HTTP.Dashboard {
-		dash, ariUp, err := newAdmin(cfg, rt, logw, agiLn != nil, log)
+		dash, ariUp, err := newAdmin(cfg, rt, svc, logw, agiLn != nil, log)
 		if err != nil {
 			httpLn.Close()
 			if agiLn != nil {
@@ -157,34 +160,34 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		}
 		return p.Dialplan, true
 	}
+	// Each front end drains its own calls: a Handler apiece, configured
+	// alike, counting its calls in flight under its mode.
+	handler := func(mode screening.Mode) *dialplan.Handler {
+		return dialplan.NewHandler(dialplan.HandlerOptions{
+			Evaluator:    m.CountInFlight(mode, rt.engine),
+			Profiles:     profiles,
+			Recorder:     svc,
+			Rememberer:   svc,
+			CallTimeout:  cfg.Calls.Deadline,
+			DrainTimeout: cfg.Calls.ShutdownGrace,
+		})
+	}
 	if cfg.ARI.Enabled {
-		app := dialplan.NewStasis(dialplan.StasisOptions{
+		app := dialplan.NewStasis(handler(screening.ModeARI), dialplan.StasisOptions{
 			URL:          cfg.ARI.URL,
 			WebsocketURL: cfg.ARI.WebsocketURL,
 			Username:     cfg.ARI.Username,
 			Password:     cfg.ARI.Password,
 			Application:  cfg.ARI.Application,
-			Evaluator:    m.CountInFlight(screening.ModeARI, rt.engine),
-			Profiles:     profiles,
-			Recorder:     sink,
-			Rememberer:   sink,
 			Logger:       log.With("mode", "ari"),
-			CallTimeout:  cfg.Calls.Deadline,
-			DrainTimeout: cfg.Calls.ShutdownGrace,
 			OnConnect:    onConnect,
 		})
 		run("ari", app.Run)
 	}
 	if cfg.AGI.Enabled {
-		srv := dialplan.NewFastAGI(dialplan.FastAGIOptions{
-			Evaluator:    m.CountInFlight(screening.ModeAGI, rt.engine),
-			Profiles:     profiles,
-			Recorder:     sink,
-			Rememberer:   sink,
+		srv := dialplan.NewFastAGI(handler(screening.ModeAGI), dialplan.FastAGIOptions{
 			Callbacks:    rt.engine,
 			Logger:       log.With("mode", "agi"),
-			CallTimeout:  cfg.Calls.Deadline,
-			DrainTimeout: cfg.Calls.ShutdownGrace,
 			Key:          cfg.AGI.Key,
 			MaxSessions:  cfg.AGI.MaxSessions,
 			CallbackRate: cfg.AGI.CallbackRate,
@@ -210,8 +213,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		}
 		return nil
 	})
-	run("lists", func(ctx context.Context) error { return refreshLists(ctx, rt, log) })
-	run("retention", ret.run)
+	run("lists", svc.Run)
+	run("retention", svc.RunRetention)
 
 	log.Info("callscreen started", "version", version, "procs", runtime.GOMAXPROCS(0), "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
 		"http", httpLn.Addr().String(), "database", cfg.Database,
@@ -239,115 +242,4 @@ func collect(ch <-chan error) []error {
 		out = append(out, err)
 	}
 	return out
-}
-
-// maxReloadDefer bounds how long refreshLists waits for a change in
-// progress to settle before it reloads anyway.
-const maxReloadDefer = 30 * time.Second
-
-// maxOverlay is how many own changes the live lists hold on top of their
-// snapshot before refreshLists folds them into a new one.
-const maxOverlay = 4096
-
-// refreshLists reloads the lists snapshot when another process (the CLI)
-// changed them, or an import did. serve's own writes (a remembered caller,
-// a throttle, a click on the dashboard) go to the live lists as they are
-// made and need no reload: with millions of entries a reload takes
-// seconds of CPU.
-func refreshLists(ctx context.Context, rt *screener, log *slog.Logger) error {
-	last, err := rt.store.ListsVersion(ctx)
-	if err != nil {
-		return err
-	}
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	var (
-		moving      int64     // the version a change in progress had at the last tick
-		movingSince time.Time // zero: no change in progress
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		v, changed, err := rt.store.ListsChanged(ctx, last)
-		if err != nil {
-			log.Warn("checking lists for changes", "err", err)
-			continue
-		}
-		if !changed && rt.lists.OverlayLen() < maxOverlay {
-			// Nothing, or only serve's own writes, which its live lists
-			// already hold.
-			last = v
-			continue
-		}
-		// A change still in progress (an import merges its entries in
-		// chunks for up to a minute) is loaded once it settles: when the
-		// version stood still for a tick, or after maxReloadDefer. A
-		// reload of millions of entries takes seconds of CPU; one per
-		// chunk would be wasted.
-		if changed && (movingSince.IsZero() || time.Since(movingSince) < maxReloadDefer) {
-			// Still moving: changed by others since the last tick (serve's
-			// own writes, a click on the dashboard, do not count).
-			moved := movingSince.IsZero()
-			if !moved {
-				_, moved, err = rt.store.ListsChanged(ctx, moving)
-				moved = moved || err != nil
-			}
-			if moved {
-				if movingSince.IsZero() {
-					movingSince = time.Now()
-				}
-				moving = v
-				continue
-			}
-		}
-		moving, movingSince = 0, time.Time{}
-		start := time.Now()
-		snap, err := rt.store.Snapshot(ctx, time.Now())
-		if err != nil {
-			log.Error("reloading lists; keeping the previous ones", "err", err)
-			continue
-		}
-		// Replace keeps what serve changed meanwhile (a click on the
-		// dashboard, a throttle) that the snapshot does not hold.
-		rt.lists.Replace(snap)
-		last = max(v, snap.Version())
-		log.Info("lists reloaded", "allow", snap.Len(screening.Allow), "block", snap.Len(screening.Block),
-			"dno", snap.Len(screening.DoNotOriginate), "took", time.Since(start).Round(time.Millisecond))
-	}
-}
-
-// callSink receives what the front ends produce: call records (to the log
-// and metrics) and callers to remember (to the store and the live lists).
-type callSink struct {
-	log     *store.LogWriter
-	metrics *metrics.Metrics
-	store   *store.Store
-	lists   *screening.Lists
-
-	notifier *notify.Notifier
-
-	// throttler turns repeated challenge failures into throttles
-	// (throttle.go); logger reports them.
-	throttler *screening.Throttler
-	logger    *slog.Logger
-}
-
-// Write records one finished call; it never blocks.
-func (s *callSink) Write(r screening.Record) {
-	s.metrics.Observe(&r)
-	s.log.Write(r)
-	s.notifier.Notify(r)
-	s.throttle(r)
-}
-
-// Remember adds an entry to the live lists at once and persists it. A
-// list reload in flight meanwhile does not undo it (Lists.PutPending).
-func (s *callSink) Remember(ctx context.Context, e screening.Entry) error {
-	c := s.lists.PutPending(e)
-	v, err := s.store.PutVersion(ctx, e)
-	s.lists.Persisted(c, v) // v is 0 on error: the entry lasts until the next reload
-	return err
 }

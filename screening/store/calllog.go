@@ -66,21 +66,6 @@ func rowOf(rec screening.Record, js []byte) recordRow {
 	}
 }
 
-// AppendRecord writes one record to the call log synchronously. The call
-// path uses a LogWriter instead.
-func (s *Store) AppendRecord(ctx context.Context, rec screening.Record) error {
-	row, err := encodeRecord(rec, time.Now())
-	if err != nil {
-		return fmt.Errorf("store: append record: %w", err)
-	}
-	res, err := s.w.ExecContext(ctx, insertRecord, row...)
-	if err != nil {
-		return fmt.Errorf("store: append record %s: %w", rec.ID, err)
-	}
-	s.countDuplicate(res)
-	return nil
-}
-
 // countDuplicate counts an insertRecord that wrote nothing.
 func (s *Store) countDuplicate(res sql.Result) {
 	if n, err := res.RowsAffected(); err == nil && n == 0 {

@@ -30,7 +30,7 @@ func TestImportReadsWithoutLocking(t *testing.T) {
 	// deadlines: before, these writes waited for the whole upload.
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := st.AppendRecord(wctx, logRec(1)); err != nil {
+	if err := appendRecord(wctx, st, logRec(1)); err != nil {
 		t.Errorf("call log write during an import's read: %v", err)
 	}
 	if err := st.Put(wctx, screening.Entry{Kind: screening.Allow, Number: "+81355550000", Source: screening.SourceOperator}); err != nil {

@@ -282,9 +282,6 @@ func (w *LogWriter) Failed() uint64 { return w.failed.Load() }
 // during a large import, or a full disk) and were retried.
 func (w *LogWriter) Retried() uint64 { return w.retried.Load() }
 
-// Queued returns how many records wait to be written.
-func (w *LogWriter) Queued() int { return len(w.ch) }
-
 // Retry delays after a failed batch write: doubling from the first to the
 // last. A batch that cannot be written is kept, in order, and retried; the
 // records behind it wait in the queue (LogOptions.Buffer) and the journal.

@@ -189,18 +189,6 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 	return nil
 }
 
-// Backup writes a consistent, compacted copy of the database to dest (which
-// must not exist) while the store stays in use.
-func (s *Store) Backup(ctx context.Context, dest string) error {
-	if _, err := os.Stat(dest); err == nil {
-		return fmt.Errorf("store: backup: %s already exists", dest)
-	}
-	if _, err := s.w.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", dest, err)
-	}
-	return nil
-}
-
 // migrations is the schema, one numbered file per step: NNNN_name.sql.
 //
 //go:embed migrations/*.sql
@@ -304,15 +292,6 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
 		return fmt.Errorf("migration %s: %w", m.name, err)
 	}
 	return nil
-}
-
-// SchemaVersion returns the database's schema version (PRAGMA user_version).
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return 0, fmt.Errorf("store: schema version: %w", err)
-	}
-	return v, nil
 }
 
 // nanos converts t to the stored form: Unix nanoseconds, or NULL for the

@@ -53,7 +53,7 @@ func TestListsVersionChangesWithEveryEdit(t *testing.T) {
 		}
 		last = v
 	}
-	if err := st.AppendRecord(ctx, screening.Record{ID: "r1"}); err != nil {
+	if err := appendRecord(ctx, st, screening.Record{ID: "r1"}); err != nil {
 		t.Fatal(err)
 	}
 	if v := version(); v != last {

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // only: they survive a restart, every front end and server sharing the
 // database sees them, "callscreen lists show block --source
 // challenge-failures" lists them and "callscreen lists remove" lifts one.
-func (s *callSink) throttle(r screening.Record) {
+func (s *Service) throttle(r screening.Record) {
 	if r.Verdict.Block != nil {
 		s.block(*r.Verdict.Block)
 	}
@@ -26,27 +26,20 @@ func (s *callSink) throttle(r screening.Record) {
 	}
 }
 
-func (s *callSink) block(e screening.Entry) {
-	var c screening.Change
-	if s.lists != nil {
-		// Pending until stored: a list reload in flight keeps it.
-		c = s.lists.PutPending(e)
-	}
-	if s.logger != nil {
-		s.logger.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
-	}
-	if s.store == nil {
-		return
-	}
+// block applies a throttle to the live lists at once and stores it in
+// the background: the one change that cannot wait for the store, as the
+// call that caused it must not be held up. It is pending until stored, so
+// that a list reload in flight keeps it.
+func (s *Service) block(e screening.Entry) {
+	c := s.lists.PutPending(e)
+	s.log.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		v, err := s.store.PutVersion(ctx, e)
-		if s.lists != nil {
-			s.lists.Persisted(c, v) // 0 on error: until the next reload
-		}
-		if err != nil && s.logger != nil {
-			s.logger.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
+		s.lists.Persisted(c, v) // 0 on error: until the next reload
+		if err != nil {
+			s.log.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
 		}
 	}()
 }

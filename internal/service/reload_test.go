@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"path/filepath"
@@ -18,17 +18,17 @@ func TestOwnWritesSurviveReload(t *testing.T) {
 	tests := []struct {
 		name  string
 		entry screening.Entry
-		write func(s *callSink, e screening.Entry) error
+		write func(s *Service, e screening.Entry) error
 	}{
 		{
 			name:  "remembered caller",
 			entry: screening.Entry{Kind: screening.Allow, Number: "+819011112222", Source: screening.SourceChallenge, Expires: now.Add(time.Hour)},
-			write: func(s *callSink, e screening.Entry) error { return s.Remember(t.Context(), e) },
+			write: func(s *Service, e screening.Entry) error { return s.Remember(t.Context(), e) },
 		},
 		{
 			name:  "throttle",
 			entry: screening.Entry{Kind: screening.Block, Number: "+819033334444", Source: screening.SourceVelocity, Expires: now.Add(time.Hour)},
-			write: func(s *callSink, e screening.Entry) error { s.block(e); return nil },
+			write: func(s *Service, e screening.Entry) error { s.block(e); return nil },
 		},
 	}
 	for _, tt := range tests {
@@ -39,7 +39,7 @@ func TestOwnWritesSurviveReload(t *testing.T) {
 			}
 			defer st.Close()
 			lists := screening.NewLists(nil)
-			sink := &callSink{store: st, lists: lists}
+			sink := New(st, lists, Options{Logger: quiet()})
 			held := func(when string) {
 				t.Helper()
 				if _, ok := lists.Lookup(tt.entry.Kind, tt.entry.Number, now); !ok {

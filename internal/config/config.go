@@ -18,8 +18,8 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/dialplan"
+	"github.com/callscreen/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/screening"
 )
 

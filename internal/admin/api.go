@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -10,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/textenc"
+	"github.com/callscreen/callscreen/internal/textenc"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -428,25 +429,16 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	e := screening.Entry{Kind: k, Number: number, Expires: expires, Source: screening.SourceOperator, Reason: reason, Created: now}
-	// The live lists learn the store version of each change, so that a
-	// list reload in flight does not undo it (Lists.PutAt).
-	v, err := s.opts.Store.PutVersion(r.Context(), e)
-	if err != nil {
+	if err := s.putEntry(r.Context(), e); err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	if s.opts.Lists != nil {
-		s.opts.Lists.PutAt(e, v)
-	}
 	reply := putReply{Entry: e}
 	if opp, ok := opposite(k); ok && req.Exclusive {
-		removed, v, err := s.opts.Store.DeleteVersion(r.Context(), opp, number)
+		removed, err := s.deleteEntry(r.Context(), opp, number)
 		if err != nil {
 			s.internalError(w, r, err)
 			return
-		}
-		if s.opts.Lists != nil {
-			s.opts.Lists.DeleteAt(opp, number, v)
 		}
 		if removed {
 			reply.RemovedFrom = opp
@@ -454,6 +446,22 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	s.log.Info("admin: list entry added", "user", c.user, "list", k, "number", number, "expires", expires, "reason", reason, "removed_from", reply.RemovedFrom)
 	writeJSON(w, http.StatusCreated, reply)
+}
+
+// putEntry and deleteEntry change a list through Options.Lists, or in
+// the store alone without it.
+func (s *Server) putEntry(ctx context.Context, e screening.Entry) error {
+	if s.opts.Lists != nil {
+		return s.opts.Lists.Put(ctx, e)
+	}
+	return s.opts.Store.Put(ctx, e)
+}
+
+func (s *Server) deleteEntry(ctx context.Context, k screening.ListKind, number string) (bool, error) {
+	if s.opts.Lists != nil {
+		return s.opts.Lists.Delete(ctx, k, number)
+	}
+	return s.opts.Store.Delete(ctx, k, number)
 }
 
 // opposite returns the list an entry of kind k contradicts.
@@ -486,7 +494,7 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	removed, v, err := s.opts.Store.DeleteVersion(r.Context(), k, number)
+	removed, err := s.deleteEntry(r.Context(), k, number)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -494,9 +502,6 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 	if !removed {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("%s is not on the %s list", number, k))
 		return
-	}
-	if s.opts.Lists != nil {
-		s.opts.Lists.DeleteAt(k, number, v)
 	}
 	s.log.Info("admin: list entry removed", "user", c.user, "list", k, "number", number)
 	writeJSON(w, http.StatusOK, map[string]string{"removed": number, "kind": string(k)})

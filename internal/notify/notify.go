@@ -454,20 +454,6 @@ func nextAt(now time.Time, hour, minute int, loc *time.Location) time.Time {
 	return t
 }
 
-// SendDigest builds the digest of [since, until) and queues it now (for
-// callscreen commands and tests; the daily one is scheduled by New).
-func (n *Notifier) SendDigest(ctx context.Context, since, until time.Time) error {
-	if n.opts.CallLog == nil {
-		return errors.New("notify: no call log to summarise")
-	}
-	d, err := n.buildDigest(ctx, since, until)
-	if err != nil {
-		return err
-	}
-	n.enqueue(Payload{Event: EventDigest, Digest: d})
-	return nil
-}
-
 // maxRejected caps the callers listed in a digest.
 const maxRejected = 50
 

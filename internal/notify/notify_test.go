@@ -724,9 +724,11 @@ func TestDigest(t *testing.T) {
 	cfg.Digest = DigestConfig{At: "18:00", Timezone: "Asia/Tokyo"}
 	n := newTestNotifier(t, cfg, Options{CallLog: log})
 	until := time.Date(2025, 11, 23, 18, 0, 0, 0, n.loc)
-	if err := n.SendDigest(context.Background(), until.AddDate(0, 0, -1), until); err != nil {
+	digest, err := n.buildDigest(context.Background(), until.AddDate(0, 0, -1), until)
+	if err != nil {
 		t.Fatal(err)
 	}
+	n.enqueue(Payload{Event: EventDigest, Digest: digest})
 	closeWait(t, n)
 	got := rcv.deliveries()
 	if len(got) != 1 {

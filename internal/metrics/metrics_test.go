@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
+	"github.com/callscreen/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/screening"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
+	"github.com/callscreen/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/screening"
 )
 

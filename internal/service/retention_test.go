@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"io"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callscreen/callscreen/cmd/callscreen/internal/metrics"
+	"github.com/callscreen/callscreen/internal/metrics"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -36,12 +36,16 @@ func TestRetentionPurge(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
+			lw, err := store.NewLogWriter(ctx, st, store.LogOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			for id, age := range map[string]time.Duration{"new": time.Hour, "89d": 89 * day, "91d": 91 * day, "400d": 400 * day} {
-				r := screening.Record{ID: id, Time: now.Add(-age), Mode: screening.ModeARI,
-					Verdict: screening.Verdict{Caller: "+81312345678", Profile: "default", Action: screening.Ring}, Taken: screening.Ring, Outcome: screening.OutcomeRang}
-				if err := st.AppendRecord(ctx, r); err != nil {
-					t.Fatal(err)
-				}
+				lw.Write(screening.Record{ID: id, Time: now.Add(-age), Mode: screening.ModeARI,
+					Verdict: screening.Verdict{Caller: "+81312345678", Profile: "default", Action: screening.Ring}, Taken: screening.Ring, Outcome: screening.OutcomeRang})
+			}
+			if err := lw.Close(ctx); err != nil || lw.Written() != 4 {
+				t.Fatalf("%d records written: %v", lw.Written(), err)
 			}
 			for _, e := range []screening.Entry{
 				{Kind: screening.Block, Number: "+81312340001", Source: screening.SourceVelocity, Expires: now.Add(-time.Minute)}, // an expired throttle
@@ -53,7 +57,7 @@ func TestRetentionPurge(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r := &retention{store: st, keep: tt.keep, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			r := New(st, nil, Options{Retention: tt.keep, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			m := metrics.New(nil)
 			m.WatchRetention(r)
 			if err := r.purge(ctx, now); err != nil {

@@ -1,6 +1,6 @@
 package config
 
-import "github.com/callscreen/callscreen/cmd/callscreen/internal/notify"
+import "github.com/callscreen/callscreen/internal/notify"
 
 // notifyDefaults are the defaults of the notify: keys. Notifications are
 // off until notify.webhook.url or notify.email.smtp is set. The secrets are

@@ -17,6 +17,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,10 +34,10 @@ import (
 type Options struct {
 	// Store holds the lists and the call log (required).
 	Store *store.Store
-	// Lists is the live view the engine reads; an allow or block entry
-	// added through the API is applied to it at once, as well as stored.
-	// Nil leaves the running screener to pick changes up from the store.
-	Lists *screening.Lists
+	// Lists changes the lists the engine reads: the store first, then the
+	// live lists (service.Service). Nil writes to Store only and leaves
+	// the running screener to pick changes up from it.
+	Lists Lists
 	// State reports the service's live state for /api/state; nil reports
 	// only the dashboard's own view.
 	State func() State
@@ -63,6 +64,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now); for tests.
 	Now func() time.Time
+}
+
+// Lists is the one writer of the lists: an allow or block entry added
+// through the API takes effect at once, as well as being stored.
+type Lists interface {
+	Put(ctx context.Context, e screening.Entry) error
+	Delete(ctx context.Context, k screening.ListKind, number string) (bool, error)
+	// Snapshot returns the live lists, for their sizes.
+	Snapshot() *screening.ListSnapshot
 }
 
 // State is the live state of the service, as the dashboard shows it.

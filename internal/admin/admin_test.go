@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callscreen/callscreen/internal/service"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -79,7 +80,7 @@ func newTestServer(t *testing.T) *testServer {
 	c := &clock{now: t0}
 	lists := screening.NewLists(nil)
 	srv, err := New(Options{
-		Store: st, Lists: lists, Normalize: normalizeJP,
+		Store: st, Lists: service.New(st, lists, service.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), Normalize: normalizeJP,
 		National: func(e164 string) string { return screening.NationalFormat(e164, "JP") },
 		Username: testUser, Password: testPass,
 		Location: tokyo, Now: c.Now,
@@ -198,15 +199,20 @@ func record(id string, minutes int, caller, name string, action screening.Action
 
 func (ts *testServer) seedCalls(t *testing.T) {
 	t.Helper()
+	w, err := store.NewLogWriter(t.Context(), ts.st, store.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range []screening.Record{
 		record("c1", -24*60, "+81312345678", "Yamada Shoten", screening.Ring, screening.OutcomeRang),
 		record("c2", -60, "+442079460958", "Amazon", screening.Reject, screening.OutcomeAnnounced, "international", "brand-display"),
 		record("c3", -30, "+81312345678", "Yamada Shoten", screening.Ring, screening.OutcomeRang),
 		record("c4", -10, "+815012345678", "<script>alert(1)</script>", screening.Voicemail, screening.OutcomeVoicemail, "velocity-prefix"),
 	} {
-		if err := ts.st.AppendRecord(t.Context(), r); err != nil {
-			t.Fatal(err)
-		}
+		w.Write(r)
+	}
+	if err := w.Close(t.Context()); err != nil || w.Written() != 4 {
+		t.Fatalf("%d records written: %v", w.Written(), err)
 	}
 }
 
