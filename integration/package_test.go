@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,7 +170,7 @@ func TestDebianPackage(t *testing.T) {
 	if !strings.Contains(dry, "+++ /etc/asterisk/ari.conf") || !strings.Contains(dry, "dry run") {
 		t.Errorf("setup asterisk (dry run) shows no diff:\n%s", dry)
 	}
-	if got := snapshotDir(t, filepath.Join(root, "etc/asterisk")); !mapsEqualStr(got, before) {
+	if got := snapshotDir(t, filepath.Join(root, "etc/asterisk")); !maps.Equal(got, before) {
 		t.Error("the dry run changed /etc/asterisk")
 	}
 	out = mustRun(t, in("callscreen", "setup", "asterisk", "--apply", "--desk", "PJSIP/desk100"))
@@ -300,7 +301,7 @@ func TestDebianPackage(t *testing.T) {
 
 	// Undo Asterisk's side, then purge.
 	mustRun(t, in("callscreen", "setup", "asterisk", "--undo", "--apply", "--no-reload"))
-	if got := snapshotDir(t, filepath.Join(root, "etc/asterisk")); !mapsEqualStr(got, before) {
+	if got := snapshotDir(t, filepath.Join(root, "etc/asterisk")); !maps.Equal(got, before) {
 		for f := range before {
 			if got[f] != before[f] {
 				t.Errorf("setup --undo left /etc/asterisk/%s changed", f)
@@ -498,18 +499,6 @@ func snapshotDir(t *testing.T, dir string) map[string]string {
 		return nil
 	})
 	return m
-}
-
-func mapsEqualStr(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 func checkMode(t *testing.T, p string, uid, gid int, perm os.FileMode) {

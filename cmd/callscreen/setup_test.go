@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,7 +116,7 @@ func TestSetupAsterisk(t *testing.T) {
 
 			// Dry run: a diff, nothing written.
 			out := runSetup(t, o)
-			if got := readTree(t, etc); !mapsEqual(got, tc.tree) {
+			if got := readTree(t, etc); !maps.Equal(got, tc.tree) {
 				t.Fatalf("dry run wrote files:\n%s", out)
 			}
 			if _, err := os.Stat(secret); err == nil {
@@ -156,14 +157,14 @@ func TestSetupAsterisk(t *testing.T) {
 			if out := runSetup(t, o); !strings.Contains(out, "nothing to change") {
 				t.Errorf("second apply changed something:\n%s", out)
 			}
-			if got := readTree(t, etc); !mapsEqual(got, applied) {
+			if got := readTree(t, etc); !maps.Equal(got, applied) {
 				t.Error("second apply rewrote files")
 			}
 
 			// Undo: every file byte for byte as before, created ones gone.
 			o.undo = true
 			runSetup(t, o)
-			if got := readTree(t, etc); !mapsEqual(got, tc.tree) {
+			if got := readTree(t, etc); !maps.Equal(got, tc.tree) {
 				for f := range mergeKeys(got, tc.tree) {
 					if got[f] != tc.tree[f] {
 						t.Errorf("after undo %s = %q, want %q", f, got[f], tc.tree[f])
@@ -204,7 +205,7 @@ func TestSetupAsteriskBindsLoopback(t *testing.T) {
 	}
 	o.undo = true
 	runSetup(t, o)
-	if got := readTree(t, etc); !mapsEqual(got, tree) {
+	if got := readTree(t, etc); !maps.Equal(got, tree) {
 		t.Errorf("undo did not restore the files: %q", got)
 	}
 }
@@ -220,21 +221,9 @@ func TestSetupAsteriskRefusesForeignUser(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("err = %v, want an existing-user error", err)
 	}
-	if got := readTree(t, etc); !mapsEqual(got, tree) {
+	if got := readTree(t, etc); !maps.Equal(got, tree) {
 		t.Error("files changed after a refusal")
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 func mergeKeys(a, b map[string]string) map[string]bool {
