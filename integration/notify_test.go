@@ -115,6 +115,9 @@ func (r *hookReceiver) about(caller string) []hook {
 	return out
 }
 
+// webhookSent is the webhook's delivery counter in /metrics.
+const webhookSent = `callscreen_notifications_sent_total{destination="webhook"}`
+
 // TestNotifyWebhook: a block-listed caller is rejected and the webhook
 // fires; the receiver refuses the first attempt with 503 and the retry
 // delivers the same, signed notification. A call that rings notifies
@@ -126,7 +129,7 @@ func TestNotifyWebhook(t *testing.T) {
 		e164   = "+81312348877"
 	)
 	f.hooks.failNext(e164, 1)
-	sentBefore := metricValue(t, "callscreen_notifications_sent_total")
+	sentBefore := metricValue(t, webhookSent)
 	f.listsChange(t, "add", "block", caller, "--reason", "notify test", "--expires", "7d")
 	start := time.Now()
 	r := f.call(t, harness.CallSpec{To: ownNumber, FromUser: caller, Hold: 20 * time.Second})
@@ -147,9 +150,9 @@ func TestNotifyWebhook(t *testing.T) {
 	})
 	// /metrics counts the delivery (the refused first attempt was retried,
 	// not failed).
-	poll(t, 5*time.Second, func() bool { return metricValue(t, "callscreen_notifications_sent_total") >= sentBefore+1 },
+	poll(t, 5*time.Second, func() bool { return metricValue(t, webhookSent) >= sentBefore+1 },
 		func() string {
-			return fmt.Sprintf("callscreen_notifications_sent_total %v, want at least %v", metricValue(t, "callscreen_notifications_sent_total"), sentBefore+1)
+			return fmt.Sprintf("%s %v, want at least %v", webhookSent, metricValue(t, webhookSent), sentBefore+1)
 		})
 	hs := f.hooks.about(e164)
 	t.Logf("posts about %s: %s", e164, describeHooks(hs))
