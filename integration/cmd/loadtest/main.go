@@ -10,7 +10,9 @@
 //	           passed with an RFC 2833 digit, then ring
 //
 // For every path and rate it reports the post-dial delay (INVITE -> 180;
-// INVITE -> 200 on the challenge path, where callscreen answers), failed
+// INVITE -> 200 on the challenge path, where callscreen answers), both
+// from sipp (4 ms clock) and from the packets' kernel timestamps on the
+// loopback interface (wire.go, microseconds), failed
 // calls, what callscreen logged, and the CPU seconds callscreen and
 // Asterisk spent per 1,000 calls. With -doc it rewrites the generated part
 // of docs/BENCHMARKS.md. Run as root (make loadtest); see docs/BENCHMARKS.md.
