@@ -10,7 +10,9 @@
 //	           passed with an RFC 2833 digit, then ring
 //
 // For every path and rate it reports the post-dial delay (INVITE -> 180;
-// INVITE -> 200 on the challenge path, where callscreen answers), failed
+// INVITE -> 200 on the challenge path, where callscreen answers), both
+// from sipp (4 ms clock) and from the packets' kernel timestamps on the
+// loopback interface (wire.go, microseconds), failed
 // calls, what callscreen logged, and the CPU seconds callscreen and
 // Asterisk spent per 1,000 calls. With -doc it rewrites the generated part
 // of docs/BENCHMARKS.md. Run as root (make loadtest); see docs/BENCHMARKS.md.
@@ -28,6 +30,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -236,17 +239,23 @@ func logf(format string, args ...any) {
 
 // stepResult is one path at one rate.
 type stepResult struct {
-	Path     string
-	Rate     int
-	Calls    int           // calls placed
-	OK       int           // sipp's successful calls
-	Failed   int           // sipp's failed calls
-	Elapsed  time.Duration // sipp's run time
-	PDD      []float64     // ms, one per call that got that far
-	CSCPU    float64       // callscreen CPU seconds during the step
-	AstCPU   float64       // Asterisk CPU seconds during the step
-	Outcomes map[string]int
-	Errors   string // first lines of sipp's error log
+	Path    string
+	Rate    int
+	Calls   int           // calls placed
+	OK      int           // sipp's successful calls
+	Failed  int           // sipp's failed calls
+	Elapsed time.Duration // sipp's run time
+	PDD     []float64     // ms, one per call that got that far (sipp's clock)
+	// Wire is the PDD from the packets' kernel timestamps on the loopback
+	// interface (ms, sorted; wire.go); WireUnpaired counts INVITEs
+	// without the awaited response, WireDrops packets the capture lost.
+	Wire         []float64
+	WireUnpaired int
+	WireDrops    uint32
+	CSCPU        float64 // callscreen CPU seconds during the step
+	AstCPU       float64 // Asterisk CPU seconds during the step
+	Outcomes     map[string]int
+	Errors       string // first lines of sipp's error log
 	// Handling is callscreen's own time per call (ms, sorted), from its
 	// call log: StasisStart or the AGI session to the continue (prompts
 	// and the caller's key press included on the challenge path).
@@ -385,8 +394,9 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 			if err != nil {
 				return out, e, err
 			}
-			logf("%-9s %3d cps: %d calls, %d failed, PDD median %.1f ms p99 %.1f ms, in callscreen median %.1f ms p99 %.1f ms, CPU callscreen %.2fs asterisk %.2fs, outcomes %v",
-				r.Path, r.Rate, r.Calls, r.Failed, percentile(r.PDD, 50), percentile(r.PDD, 99), percentile(r.Handling, 50), percentile(r.Handling, 99), r.CSCPU, r.AstCPU, r.Outcomes)
+			logf("%-9s %3d cps: %d calls, %d failed, PDD median %.1f ms p99 %.1f ms, wire PDD median %.3f ms p99 %.3f ms (%d unpaired, %d dropped), in callscreen median %.1f ms p99 %.1f ms, CPU callscreen %.2fs asterisk %.2fs, outcomes %v",
+				r.Path, r.Rate, r.Calls, r.Failed, percentile(r.PDD, 50), percentile(r.PDD, 99),
+				percentile(r.Wire, 50), percentile(r.Wire, 99), r.WireUnpaired, r.WireDrops, percentile(r.Handling, 50), percentile(r.Handling, 99), r.CSCPU, r.AstCPU, r.Outcomes)
 			if r.Errors != "" {
 				logf("sipp errors (first lines):\n%s", r.Errors)
 			}
@@ -478,6 +488,14 @@ func step(ctx context.Context, o options, tmpl *template.Template, dir string, p
 		return r, err
 	}
 
+	sipPort, err := netip.ParseAddrPort(harness.AsteriskSIP)
+	if err != nil {
+		return r, err
+	}
+	wire, err := startWireCapture(sipPort.Port())
+	if err != nil {
+		return r, err
+	}
 	sctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(sctx, "sipp", args...)
@@ -489,6 +507,12 @@ func step(ctx context.Context, o options, tmpl *template.Template, dir string, p
 	t0 := time.Now()
 	err = cmd.Run()
 	r.Elapsed = time.Since(t0)
+	msgs, wst, werr := wire.Stop()
+	if werr != nil {
+		return r, werr
+	}
+	r.Wire, r.WireUnpaired = wirePDD(msgs, netip.MustParseAddr(harness.ProviderAddr), sipPort, p.Challenge)
+	r.WireDrops = wst.Drops
 	var ee *exec.ExitError
 	if err != nil && (!errors.As(err, &ee) || ee.ExitCode() > 1) {
 		return r, fmt.Errorf("sipp (%s at %d cps): %v\n%s\n%s", p.Name, rate, err, harness.TailLines(so.String(), 15), harness.TailLines(harness.ReadFile(filepath.Join(sdir, "errors.log")), 15))
