@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,7 +28,7 @@ func TestDashboardLayout(t *testing.T) {
 	base := startDashboardOnly(t)
 	// A call in the log (a row with Allow and Block buttons) and a list
 	// entry with a long reason (a row with its delete button).
-	if code, body := layoutAPI(t, base, "POST", "/api/lists/block", `{"number":"03-8765-0099","reason":"a rather long reason so the row has something to wrap"}`); code != http.StatusCreated {
+	if code, body := adminAPI(t, base, "POST", "/api/lists/block", `{"number":"03-8765-0099","reason":"a rather long reason so the row has something to wrap"}`); code != http.StatusCreated {
 		t.Fatalf("POST /api/lists/block = %d %s", code, body)
 	}
 
@@ -183,22 +182,4 @@ func startDashboardOnly(t *testing.T) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// layoutAPI calls the admin API at base with HTTP Basic.
-func layoutAPI(t *testing.T, base, method, path, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth(dashboardUser, dashboardPassword)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }

@@ -174,11 +174,18 @@ func TestDashboard(t *testing.T) {
 	t.Logf("screenshots in %s", filepath.Join(repo, "docs"))
 }
 
-// dashboardAPI calls the admin API with HTTP Basic and returns the status
-// and body.
+// dashboardAPI calls the fixture's admin API with HTTP Basic and returns
+// the status and body.
 func dashboardAPI(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+httpListen+path, strings.NewReader(body))
+	return adminAPI(t, "http://"+httpListen, method, path, body)
+}
+
+// adminAPI calls the admin API at base (http://host:port) with HTTP Basic
+// and returns the status and body.
+func adminAPI(t *testing.T, base, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
