@@ -59,6 +59,11 @@ type Entry struct {
 	Source  string    `json:"source,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	Created time.Time `json:"created,omitzero"`
+	// Tenant scopes the entry to one tenant (the customer a server screens
+	// for: a shop's allow list, its callbacks and passed challenges);
+	// empty applies it to every tenant sharing the database (an
+	// integrator's fleet-wide block list).
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // IsPrefix reports whether the entry is a prefix pattern.

@@ -31,11 +31,16 @@ const (
 // Record is one entry of the call log: what the call presented, what the
 // engine decided, what was done and how it ended.
 type Record struct {
-	ID      string    `json:"id"`
-	Time    time.Time `json:"time"`
-	Mode    Mode      `json:"mode"`
-	Facts   Facts     `json:"facts"`
-	Verdict Verdict   `json:"verdict"`
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+	// Server is the name of the callscreen server that screened the call
+	// and Tenant the customer it screens for (fleet mode; empty on a
+	// single server without a tenant).
+	Server  string  `json:"server,omitempty"`
+	Tenant  string  `json:"tenant,omitempty"`
+	Mode    Mode    `json:"mode"`
+	Facts   Facts   `json:"facts"`
+	Verdict Verdict `json:"verdict"`
 	// Taken is the action actually carried out (a challenge becomes ring or
 	// its fallback; monitor mode rings).
 	Taken   Action  `json:"taken"`
