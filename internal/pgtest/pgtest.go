@@ -99,6 +99,7 @@ type Cluster struct {
 	settings []string // -c name=value arguments
 	timeout  time.Duration
 	dbSeq    atomic.Int64
+	lock     *os.File // flock held while the cluster's directory is in use
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -162,11 +163,16 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
 	}
 
-	dir, err := os.MkdirTemp("", "pgtest-")
+	sweep(c.binDir)
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
 	c.Dir, c.SocketDir = dir, dir
+	if c.lock, err = lockDir(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	c.DataDir = filepath.Join(dir, "data")
 	c.LogPath = filepath.Join(dir, "server.log")
 	ok := false
@@ -394,12 +400,64 @@ func (c *Cluster) Stop() error {
 	}
 	c.stopped = true
 	err := c.shutdownLocked()
-	if c.Dir != "" {
+	if c.Dir != "" && err == nil {
 		if rerr := os.RemoveAll(c.Dir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("pgtest: %w", rerr))
 		}
 	}
+	if c.lock != nil {
+		c.lock.Close()
+	}
 	return err
+}
+
+// dirPrefix starts the name of every cluster's directory in os.TempDir().
+const dirPrefix = "pgtest-"
+
+// lockName is the file in a cluster's directory that its owner holds an
+// exclusive flock on: a directory whose lock can be taken belongs to a test
+// binary that died without Stop.
+const lockName = "pgtest.lock"
+
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pgtest: locking %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// sweep removes the clusters that test binaries which died without Stop
+// left in os.TempDir() (about 40 MB each), killing a server that outlived
+// its test binary. Best effort: a directory it cannot lock or read stays.
+func sweep(binDir string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		f, err := os.Open(filepath.Join(dir, lockName))
+		if err != nil {
+			continue // not a cluster, or one being created
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			continue // its test binary is alive
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			first, _, _ := strings.Cut(string(b), "\n")
+			if pid, err := strconv.Atoi(strings.TrimSpace(first)); err == nil && pid > 1 {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				if strings.HasPrefix(string(cmdline), filepath.Join(binDir, "postgres")+"\x00") &&
+					strings.Contains(string(cmdline), "\x00"+filepath.Join(dir, "data")+"\x00") {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		os.RemoveAll(dir)
+		f.Close()
+	}
 }
 
 // ServerLog returns the server's log so far (for a failure message).
@@ -415,7 +473,7 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, name), args...)
 	cmd.Dir = c.Dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", "HOME=" + c.Dir}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
 

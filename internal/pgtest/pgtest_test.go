@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,5 +261,41 @@ func TestStop(t *testing.T) {
 	}
 	if err := c.Restart(ctx); err == nil {
 		t.Error("Restart after Stop succeeded")
+	}
+}
+
+// TestSweep checks that Start's sweep removes only the directories of
+// clusters whose test binary died.
+func TestSweep(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	mk := func(name string, lockFile bool) string {
+		dir := filepath.Join(tmp, name)
+		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if lockFile {
+			if err := os.WriteFile(filepath.Join(dir, lockName), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	dead := mk(dirPrefix+"dead", true)
+	live := mk(dirPrefix+"live", true)
+	young := mk(dirPrefix+"young", false)
+	other := mk("other-dead", true)
+	held, err := lockDir(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	sweep(DefaultBinDir)
+	for dir, wantGone := range map[string]bool{dead: true, live: false, young: false, other: false} {
+		_, err := os.Stat(dir)
+		if gone := os.IsNotExist(err); gone != wantGone {
+			t.Errorf("%s: removed=%v, want %v", filepath.Base(dir), gone, wantGone)
+		}
 	}
 }
