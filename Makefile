@@ -63,6 +63,8 @@ lint:
 unit:
 	integration/postgres/install.sh
 	CALLSCREEN_REQUIRE_POSTGRES=1 $(GO) test -count=1 $$($(GO) list ./... | grep -v '/integration')
+	@echo "the store's suite again, against PostgreSQL:"
+	CALLSCREEN_REQUIRE_POSTGRES=1 CALLSCREEN_STORE_BACKEND=postgres $(GO) test -count=1 ./screening/store/
 
 ## fuzz: every Fuzz target of every package (outside integration/) for
 ## $(FUZZTIME) each, against its committed corpus (testdata/fuzz). A

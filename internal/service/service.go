@@ -85,6 +85,8 @@ type Options struct {
 	// serves (its own entries and those of every tenant). Empty on a
 	// server without tenants.
 	Tenant string
+	// Server names this server in the records it writes.
+	Server string
 }
 
 // Service owns the store and the live lists together.
@@ -171,6 +173,12 @@ func (s *Service) Remember(ctx context.Context, e screening.Entry) error {
 // Write records one finished call: the call log, metrics, notifications
 // and the throttles it calls for. It never blocks.
 func (s *Service) Write(r screening.Record) {
+	if r.Server == "" {
+		r.Server = s.o.Server
+	}
+	if r.Tenant == "" {
+		r.Tenant = s.o.Tenant
+	}
 	if s.o.Metrics != nil {
 		s.o.Metrics.Observe(&r)
 	}

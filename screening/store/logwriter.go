@@ -61,6 +61,7 @@ type LogWriter struct {
 	journalBurst failureBurst
 
 	written, dropped, failed, retried atomic.Uint64
+	pending                           atomic.Int64
 }
 
 // logItem is a queued record and its JSON.
@@ -212,6 +213,7 @@ func (w *LogWriter) Write(rec screening.Record) {
 				w.journalBurst.end(w.log, "call log journal writes recovered")
 			}
 		}
+		w.pending.Add(1)
 		w.ch <- logItem{rec: rec, js: js} // only Write sends, under mu: there is room
 	}
 	w.mu.Unlock()
@@ -267,6 +269,10 @@ func (w *LogWriter) Close(ctx context.Context) error {
 
 // Written returns how many records have been written.
 func (w *LogWriter) Written() uint64 { return w.written.Load() }
+
+// Pending returns how many accepted records are not yet in the database:
+// queued, or in a batch being written or waiting for its retry.
+func (w *LogWriter) Pending() int { return int(w.pending.Load()) }
 
 // Dropped returns how many records were dropped because the queue was full
 // or the writer closed.
@@ -481,6 +487,7 @@ func (w *LogWriter) writeBatch(items []logItem, retrying bool, burst *failureBur
 		return err
 	}
 	w.written.Add(uint64(len(rows)))
+	w.pending.Add(-int64(len(rows)))
 	burst.end(w.log, "call log writes recovered")
 	return nil
 }
