@@ -1,13 +1,24 @@
 // Command loadtest is callscreen's load benchmark: it starts the real
 // Asterisk 22 of the integration harness, the sipp desk phone and
 // "callscreen serve", then drives calls with sipp at rising call rates
-// through four paths of the same Asterisk in the same run:
+// through these paths of the same Asterisk in the same run:
 //
 //	baseline   plain dialplan straight to the desk phone (callscreen-baseline)
 //	ari        Stasis screening of an ordinary caller, then ring (callscreen-inbound)
 //	agi        FastAGI screening of the same caller, then ring (callscreen-agi)
 //	challenge  Stasis screening that answers with a "press 7" challenge,
 //	           passed with an RFC 2833 digit, then ring
+//	ari-pg     ari with callscreen serve on a PostgreSQL database
+//	agi-pg     agi with callscreen serve on a PostgreSQL database
+//
+// The PostgreSQL paths run against a throwaway PostgreSQL 15 cluster
+// (internal/pgtest) with durable commits (fsync and synchronous_commit on,
+// as in production); serve is restarted on the other database when the
+// next path needs it, and warmed up again. With a PostgreSQL path in the
+// run, loadtest also measures the fleet (fleet.go): how long a block made
+// on one serve's dashboard takes to reach another serve's live lists, and
+// how many call records a serve's log writer puts into each database per
+// second.
 //
 // For every path and rate it reports the post-dial delay (INVITE -> 180;
 // INVITE -> 200 on the challenge path, where callscreen answers), both
@@ -45,6 +56,7 @@ import (
 	"time"
 
 	"github.com/callscreen/callscreen/integration/harness"
+	"github.com/callscreen/callscreen/internal/pgtest"
 )
 
 // The numbers of the test configuration.
@@ -61,8 +73,9 @@ const (
 	httpListen     = "127.0.0.1:18091"
 )
 
-// configTemplate is callscreen.yaml for the run; %s is the database path.
-// The ARI password comes from CALLSCREEN_ARI_PASSWORD.
+// configTemplate is callscreen.yaml for the run; the %s are the database
+// (a SQLite path or a PostgreSQL URL) and the call log's journal. The ARI
+// password comes from CALLSCREEN_ARI_PASSWORD.
 const configTemplate = `# callscreen load benchmark configuration (integration/cmd/loadtest)
 ari:
   enabled: true
@@ -76,9 +89,12 @@ agi:
 http:
   listen: ` + httpListen + `
 database: %s
+fleet:
+  server: loadtest
 log:
   level: warn
   format: json
+  journal: %s
 calls:
   deadline: 30s
   shutdown_grace: 10s
@@ -113,6 +129,8 @@ type path struct {
 	DID       string
 	Challenge bool
 	Mode      string // callscreen's record mode ("" for the baseline)
+	// PG runs serve on the PostgreSQL database instead of SQLite.
+	PG bool
 	// caller returns the k-th caller number of the path.
 	caller func(k int) string
 }
@@ -128,6 +146,8 @@ var paths = []path{
 	{Name: "agi", DID: harness.DIDAGI, Mode: "agi", caller: ordinary},
 	{Name: "challenge", DID: didChallenge, Mode: "ari", Challenge: true,
 		caller: func(k int) string { return fmt.Sprintf("031234%04d", k%9000) }},
+	{Name: "ari-pg", DID: didARI, Mode: "ari", PG: true, caller: ordinary},
+	{Name: "agi-pg", DID: harness.DIDAGI, Mode: "agi", PG: true, caller: ordinary},
 }
 
 type options struct {
@@ -145,6 +165,9 @@ type options struct {
 	bin       string
 	quick     bool
 	keep      bool
+	// The fleet measurements (fleet.go), with a PostgreSQL path.
+	changes    int
+	logRecords int
 }
 
 func main() {
@@ -152,7 +175,7 @@ func main() {
 	rates := flag.String("rates", "10,25,50,75,100", "call rates (calls per second), in order")
 	flag.DurationVar(&o.step, "step", 20*time.Second, "duration of each step")
 	flag.IntVar(&o.calls, "calls", 0, "calls per step (overrides -step)")
-	ps := flag.String("paths", "baseline,ari,agi,challenge", "paths to drive, in order, at each rate")
+	ps := flag.String("paths", "baseline,ari,agi,challenge,ari-pg,agi-pg", "paths to drive, in order, at each rate")
 	flag.DurationVar(&o.hold, "hold", time.Second, "how long each call stays up after the answer")
 	flag.DurationVar(&o.dtmfDelay, "dtmf-delay", time.Second, "challenge path: press the digit this long after the answer")
 	flag.DurationVar(&o.settle, "settle", 2*time.Second, "pause after each step before reading CPU counters")
@@ -163,6 +186,8 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "callscreen binary (default: go build ./cmd/callscreen)")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: rates 10,50 and 4 s per step (unless -rates/-step are given)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (sipp files, callscreen log)")
+	flag.IntVar(&o.changes, "changes", 200, "with a PostgreSQL path: list changes timed from one serve's dashboard to another serve's live lists")
+	flag.IntVar(&o.logRecords, "log-records", 100000, "with a PostgreSQL path: call records written per database to time the log writer")
 	flag.Parse()
 
 	set := map[string]bool{}
@@ -276,6 +301,10 @@ type env struct {
 	// ringVars counts [callscreen-ring] log lines with a SCREEN_ID and
 	// SCREEN_ACTION=ring; screenedRang the screened calls callscreen rang.
 	ringVars, screenedRang int
+	// pg is the PostgreSQL cluster of the PostgreSQL paths (nil without
+	// one); fleet what fleet.go measured on it.
+	pg    *pgtest.Cluster
+	fleet *fleetResult
 }
 
 var ringVarsRE = regexp.MustCompile(`callscreen-ring: [^\n]* id=[^ \n]+ action=ring score=\d`)
@@ -341,11 +370,21 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 	}
 	defer desk.Stop()
 
-	cs, err := startServe(ctx, bin, dir, ast, o.pprofDir != "")
-	if err != nil {
-		return nil, nil, err
+	sv := &serves{bin: bin, dir: dir, ast: ast, pprof: o.pprofDir != ""}
+	defer sv.stop()
+	if slices.ContainsFunc(o.paths, func(n string) bool { return pathByName(n).PG }) {
+		logf("starting PostgreSQL (durable commits)")
+		pg, err := startPostgres(ctx, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer pg.Stop()
+		sv.pgURL, err = newDatabase(ctx, pg, "loadtest")
+		if err != nil {
+			return nil, nil, err
+		}
+		e.pg = pg
 	}
-	defer cs.stop()
 
 	tmpl, err := template.ParseFiles(filepath.Join(repo, "integration/sipp/load-uac.xml.tmpl"))
 	if err != nil {
@@ -363,6 +402,10 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 	k := 0
 	for _, name := range o.paths {
 		p := pathByName(name)
+		cs, _, err := sv.use(ctx, p.PG)
+		if err != nil {
+			return nil, nil, err
+		}
 		if _, err := step(ctx, o, tmpl, dir, p, 5, 10, &k, cs, astPID); err != nil {
 			return nil, nil, fmt.Errorf("warm-up %s: %w", name, err)
 		}
@@ -372,6 +415,17 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 	for _, rate := range o.rates {
 		for _, name := range o.paths {
 			p := pathByName(name)
+			cs, started, err := sv.use(ctx, p.PG)
+			if err != nil {
+				return out, e, err
+			}
+			if started && p.Mode != "" {
+				// A serve just started: its first calls load prompts and
+				// connections, as in the warm-up.
+				if _, err := step(ctx, o, tmpl, dir, p, 5, 10, &k, cs, astPID); err != nil {
+					return out, e, fmt.Errorf("warm-up %s: %w", name, err)
+				}
+			}
 			n := o.calls
 			if n <= 0 {
 				n = int(math.Round(float64(rate) * o.step.Seconds()))
@@ -404,6 +458,12 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 		}
 	}
 	e.load += " -> " + loadAvg()
+	sv.stop()
+	if e.pg != nil {
+		if e.fleet, err = measureFleet(ctx, o, bin, dir, e.pg); err != nil {
+			return out, e, err
+		}
+	}
 	// The verdict variables must reach the dialplan: [callscreen-ring]
 	// logs SCREEN_ID and SCREEN_ACTION for every screened call it rings.
 	e.ringVars = len(ringVarsRE.FindAllStringIndex(ast.FullLog(), -1))
@@ -634,9 +694,51 @@ type serveProc struct {
 	env  []string
 }
 
-func startServe(ctx context.Context, bin, dir string, ast *harness.Asterisk, pprof bool) (*serveProc, error) {
-	cfg := filepath.Join(dir, "callscreen.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(configTemplate, filepath.Join(dir, "callscreen.db"))), 0o600); err != nil {
+// serves runs the one serve of the screened paths: on SQLite, or on the
+// PostgreSQL database at pgURL. Both answer the same ARI application, the
+// same FastAGI port and the same HTTP address, so one runs at a time.
+type serves struct {
+	bin, dir string
+	ast      *harness.Asterisk
+	pprof    bool
+	pgURL    string
+
+	cur   *serveProc
+	curPG bool
+}
+
+// use returns a serve on the database the path needs, stopping the other
+// one and starting it (started) when it was not running.
+func (s *serves) use(ctx context.Context, pg bool) (cs *serveProc, started bool, err error) {
+	if s.cur != nil && s.curPG == pg {
+		return s.cur, false, nil
+	}
+	s.stop()
+	db, name := filepath.Join(s.dir, "callscreen.db"), "sqlite"
+	if pg {
+		db, name = s.pgURL, "postgres"
+	}
+	logf("starting callscreen serve on %s", name)
+	if s.cur, err = startServe(ctx, s.bin, s.dir, name, db, s.ast, s.pprof); err != nil {
+		return nil, false, err
+	}
+	s.curPG = pg
+	return s.cur, true, nil
+}
+
+func (s *serves) stop() {
+	if s.cur != nil {
+		s.cur.stop()
+		s.cur = nil
+	}
+}
+
+// startServe starts serve (named name: its configuration, journal and log
+// files) on database db and waits until Asterisk sees its ARI application.
+func startServe(ctx context.Context, bin, dir, name, db string, ast *harness.Asterisk, pprof bool) (*serveProc, error) {
+	cfg := filepath.Join(dir, "callscreen-"+name+".yaml")
+	journal := filepath.Join(dir, name+"-calllog-pending")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(configTemplate, db, journal)), 0o600); err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+ast.ARIPassword, "CALLSCREEN_AGI_KEY="+harness.AGIKey)
@@ -645,7 +747,7 @@ func startServe(ctx context.Context, bin, dir string, ast *harness.Asterisk, ppr
 	if out, err := check.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("callscreen config check: %w\n%s", err, out)
 	}
-	p := &serveProc{log: filepath.Join(dir, "serve.log"), done: make(chan struct{}), bin: bin, cfg: cfg, env: env}
+	p := &serveProc{log: filepath.Join(dir, "serve-"+name+".log"), done: make(chan struct{}), bin: bin, cfg: cfg, env: env}
 	logf, err := os.Create(p.log)
 	if err != nil {
 		return nil, err

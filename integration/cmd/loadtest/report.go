@@ -5,10 +5,87 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// targetPGShare bounds the PostgreSQL paths' added PDD and CPU per call
+// against the SQLite paths' (issue 14): within 10%.
+const targetPGShare = 1.10
+
+// renderPG adds to the targets table the PostgreSQL paths against their
+// SQLite twins: added PDD (wire median and p99 over the baseline, per
+// rate) and callscreen CPU per 1,000 calls over all steps.
+func renderPG(w func(string, ...any), res []stepResult, o options) {
+	for _, mode := range []string{"ari", "agi"} {
+		pgName := mode + "-pg"
+		if !slices.Contains(o.paths, mode) || !slices.Contains(o.paths, pgName) {
+			continue
+		}
+		for _, rate := range o.rates {
+			sq, ok1 := find(res, mode, rate)
+			pg, ok2 := find(res, pgName, rate)
+			bl, ok3 := find(res, "baseline", rate)
+			if !ok1 || !ok2 || !ok3 {
+				continue
+			}
+			for _, q := range []float64{50, 99} {
+				b := percentile(bl.Wire, q)
+				ds, dp := percentile(sq.Wire, q)-b, percentile(pg.Wire, q)-b
+				w("| added PDD, wire %s, PostgreSQL within %.0f%% of SQLite (%s, %d cps) | %+.3f ms vs %+.3f ms | %s |\n",
+					qName(q), 100*(targetPGShare-1), mode, rate, dp, ds, yes(dp <= targetPGShare*max(ds, 0) || dp <= 0))
+			}
+		}
+		var csq, cpg float64
+		var nsq, npg int
+		for _, r := range res {
+			switch r.Path {
+			case mode:
+				csq += r.CSCPU
+				nsq += r.Calls
+			case pgName:
+				cpg += r.CSCPU
+				npg += r.Calls
+			}
+		}
+		if nsq > 0 && npg > 0 {
+			a, b := 1000*cpg/float64(npg), 1000*csq/float64(nsq)
+			w("| callscreen CPU per 1,000 calls, PostgreSQL within %.0f%% of SQLite (%s, all steps) | %.2f s vs %.2f s (%+.0f%%) | %s |\n",
+				100*(targetPGShare-1), mode, a, b, 100*(a/b-1), yes(a <= targetPGShare*b))
+		}
+	}
+}
+
+func qName(q float64) string {
+	if q == 50 {
+		return "median"
+	}
+	return fmt.Sprintf("p%.0f", q)
+}
+
+// renderFleet reports the fleet measurements (fleet.go).
+func renderFleet(w func(string, ...any), f *fleetResult) {
+	w("\n#### Fleet (PostgreSQL)\n\n")
+	w("PostgreSQL 15 (Debian), throwaway cluster on this machine: %s.\n\n", f.Settings)
+	w("Change propagation between two servers on one database: a fleet-wide block made on serve A's dashboard (`POST /api/lists/block`, `\"scope\": \"fleet\"`), until server B's live lists hold it. B is the store and `service.Service` that serve runs, following the change feed (LISTEN/NOTIFY) for a tenant of its own, in the loadtest process: serve shows no per-entry view of its live lists (its `callscreen_list_entries` gauge counts the snapshot, not the changes applied on top of it), so B's lists are looked up every 50 µs. %d changes, %d not applied within 10 s.\n\n", len(f.Propagation)+f.Missed, f.Missed)
+	w("| from | median ms | p99 ms | max ms |\n|---|---:|---:|---:|\n")
+	w("| A's dashboard request sent | %s | %s | %s |\n", ms(percentile(f.Propagation, 50)), ms(percentile(f.Propagation, 99)), ms(percentile(f.Propagation, 100)))
+	w("| A's answer (the change committed) | %s | %s | %s |\n", ms(percentile(f.Committed, 50)), ms(percentile(f.Committed, 99)), ms(percentile(f.Committed, 100)))
+	w("\nCall log throughput of one serve's log writer (as serve configures it: 1 s linger, batches of 256, the journal), kept busy without overflowing:\n\n")
+	w("| database | records | seconds | records/s | writer CPU s per 10k records | database CPU s per 10k records | dropped |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range []struct {
+		name string
+		t    logThroughput
+	}{{"PostgreSQL (COPY)", f.LogPG}, {"SQLite", f.LogSQLite}} {
+		dbcpu := "-"
+		if l.name != "SQLite" {
+			dbcpu = fmt.Sprintf("%.2f", 1e4*l.t.DBCPU/float64(l.t.Records))
+		}
+		w("| %s | %d | %.1f | %.0f | %.2f | %s | %d |\n", l.name, l.t.Records, l.t.Elapsed.Seconds(), l.t.rate(), 1e4*l.t.CPU/float64(l.t.Records), dbcpu, l.t.Dropped)
+	}
+}
 
 // Markers of the generated part of docs/BENCHMARKS.md.
 const (
@@ -143,6 +220,10 @@ func render(o options, e *env, res []stepResult, bench string) string {
 			continue
 		}
 		w("| callscreen CPU <= %.0f%% of Asterisk's for the same calls (%s, all steps) | %.2f s vs %.2f s: %.1f%% | %s |\n", 100*targetCPUShare, mode, cs, ast, 100*cs/ast, yes(cs/ast <= targetCPUShare))
+	}
+	renderPG(w, res, o)
+	if e.fleet != nil {
+		renderFleet(w, e.fleet)
 	}
 	if bench != "" {
 		bm := parseBench(bench)
