@@ -105,12 +105,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./screening/
 
 ## loadtest: sipp load against the real Asterisk with and without
-## screening (baseline, ARI, FastAGI, challenge at rising call rates), plus
-## the engine benchmarks; rewrites the results in docs/BENCHMARKS.md.
+## screening (baseline, ARI, FastAGI, challenge at rising call rates; ARI
+## and FastAGI again with serve on PostgreSQL), the fleet measurements
+## (change propagation between two servers, call log throughput) and the
+## engine benchmarks; rewrites the results in docs/BENCHMARKS.md.
 ## LOADTEST_FLAGS=-quick for a smoke run (see docs/BENCHMARKS.md).
+## fleetsim: how many servers one PostgreSQL holds (docs/FLEET.md).
 LOADTEST_FLAGS ?= -bench -doc docs/BENCHMARKS.md
 loadtest: build
 	integration/asterisk/install.sh
+	integration/postgres/install.sh
 	$(GO) run ./integration/cmd/loadtest -bin $(BIN) $(LOADTEST_FLAGS)
 
 ## demo: on a fresh Debian machine (root, Go): installs Asterisk 22 and

@@ -16,10 +16,11 @@
 // each (a business with two PBXs), so a tenant's change has one follower
 // and a fleet-wide one N-1.
 //
-// Change propagation is timed from the moment a server starts the write
-// to the moment another server's Service.Run receives it from the feed
-// (the store's Changes returns it, and Run applies it to the live lists
-// at once, in memory). Every server runs in this one process, as
+// Change propagation is timed from the write's commit on one server (its
+// Service.Put or Remember returned) to the moment another server's
+// Service.Run receives it from the feed (the store's Changes returns it,
+// and Run applies it to the live lists at once, in memory); also from the
+// start of the write, which adds the commit's own time. Every server runs in this one process, as
 // goroutines; PostgreSQL is a throwaway cluster (internal/pgtest) that
 // commits durably (fsync and synchronous_commit on), or the database of
 // -database.
@@ -188,13 +189,14 @@ type stepResult struct {
 	Calls    uint64 // call records written through the services
 	Written  uint64 // call records in the database at the end of the step
 	// Latencies are the propagation times of every (change, follower)
-	// pair, ms, sorted; Slowest per change the time until its last
-	// follower had it.
-	Latencies, Slowest []float64
-	Changes            int // list changes made
-	Expected, Missed   int // follower deliveries expected, and missing 3 s after the step
-	WriteMs            []float64
-	WriteErrors        int
+	// pair from the change's commit, ms, sorted; FromStart the same from
+	// the start of the write (its commit included); Slowest per change
+	// the time from its commit until its last follower had it.
+	Latencies, FromStart, Slowest []float64
+	Changes                       int // list changes made
+	Expected, Missed              int // follower deliveries expected, and missing 3 s after the step
+	WriteMs                       []float64
+	WriteErrors                   int
 	// MaxPending is the most call records one server held waiting for
 	// the database at a one-second sample; Drain how long the writers
 	// took to empty after the step.
@@ -210,8 +212,8 @@ type stepResult struct {
 func (r stepResult) p(q float64) float64 { return percentile(r.Latencies, q) }
 
 func (r stepResult) summary() string {
-	return fmt.Sprintf("%d calls, %d records written, %d list changes, propagation median %.1f ms p99 %.1f ms max %.1f ms (slowest follower p99 %.1f ms), %d of %d deliveries missed, list write p99 %.1f ms (%d errors), pending max %d per server, drain %s, %d dropped, PostgreSQL %.2f CPUs, simulator %.2f CPUs, %d connections",
-		r.Calls, r.Written, r.Changes, r.p(50), r.p(99), r.p(100), percentile(r.Slowest, 99), r.Missed, r.Expected,
+	return fmt.Sprintf("%d calls, %d records written, %d list changes, propagation from commit median %.1f ms p99 %.1f ms max %.1f ms (from the write's start p99 %.1f ms; last follower p99 %.1f ms), %d of %d deliveries missed, list write p99 %.1f ms (%d errors), pending max %d per server, drain %s, %d dropped, PostgreSQL %.2f CPUs, simulator %.2f CPUs, %d connections",
+		r.Calls, r.Written, r.Changes, r.p(50), r.p(99), r.p(100), percentile(r.FromStart, 99), percentile(r.Slowest, 99), r.Missed, r.Expected,
 		percentile(r.WriteMs, 99), r.WriteErrors, r.MaxPending, r.Drain.Round(time.Millisecond), r.Dropped,
 		r.DBCPU/r.Duration.Seconds(), r.SimCPU/r.Duration.Seconds(), r.Conns)
 }
@@ -253,22 +255,27 @@ func (f *feed) Changes(ctx context.Context, since int64, tenant string) (store.C
 // tracked is a list change in flight.
 type tracked struct {
 	writer    int
-	start     time.Time
 	expected  int
-	delivered int
-	slowest   time.Duration
+	start     time.Time   // the write began
+	committed time.Time   // the write returned: committed (zero: failed)
+	received  []time.Time // when each follower's feed brought it
 }
 
-// sim holds the changes in flight and what they measured.
+// sim holds the changes in flight.
 type sim struct {
-	mu        sync.Mutex
-	changes   map[string]*tracked // by number
-	latencies []float64
+	mu      sync.Mutex
+	changes map[string]*tracked // by number
 }
 
 func (s *sim) track(number string, writer, expected int, start time.Time) {
 	s.mu.Lock()
 	s.changes[number] = &tracked{writer: writer, start: start, expected: expected}
+	s.mu.Unlock()
+}
+
+func (s *sim) committed(number string, at time.Time) {
+	s.mu.Lock()
+	s.changes[number].committed = at
 	s.mu.Unlock()
 }
 
@@ -283,10 +290,7 @@ func (s *sim) received(srv *server, cs store.ChangeSet, at time.Time) {
 		if !ok || c.Removed || t.writer == srv.idx {
 			continue
 		}
-		d := at.Sub(t.start)
-		t.delivered++
-		t.slowest = max(t.slowest, d)
-		s.latencies = append(s.latencies, float64(d.Microseconds())/1000)
+		t.received = append(t.received, at)
 	}
 }
 
@@ -362,14 +366,15 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 		} else {
 			err = s.svc.Put(sctx, e)
 		}
-		d := time.Since(start)
+		end := time.Now()
 		wmu.Lock()
 		defer wmu.Unlock()
 		if err != nil {
 			writeErrors++
 			return
 		}
-		writeMs = append(writeMs, float64(d.Microseconds())/1000)
+		sm.committed(e.Number, end)
+		writeMs = append(writeMs, float64(end.Sub(start).Microseconds())/1000)
 	}
 
 	cpu0, db0 := selfCPU(), clusterCPU(cluster)
@@ -452,18 +457,31 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 	}
 	res.Calls = calls.Load()
 	res.MaxPending = int(maxPending.Load())
+	ms := func(d time.Duration) float64 { return float64(max(d, 0).Microseconds()) / 1000 }
 	sm.mu.Lock()
-	res.Latencies = slices.Clone(sm.latencies)
 	for _, t := range sm.changes {
 		res.Changes++
+		if t.committed.IsZero() {
+			continue // refused: WriteErrors counts it
+		}
 		res.Expected += t.expected
-		res.Missed += t.expected - t.delivered
-		if t.expected > 0 && t.delivered == t.expected {
-			res.Slowest = append(res.Slowest, float64(t.slowest.Microseconds())/1000)
+		res.Missed += t.expected - len(t.received)
+		var slowest time.Duration
+		for _, at := range t.received {
+			// From the commit (the writer's answer; a follower may be
+			// told a little before it, counted as 0), and from the
+			// write's start.
+			res.Latencies = append(res.Latencies, ms(at.Sub(t.committed)))
+			res.FromStart = append(res.FromStart, ms(at.Sub(t.start)))
+			slowest = max(slowest, at.Sub(t.committed))
+		}
+		if t.expected > 0 && len(t.received) == t.expected {
+			res.Slowest = append(res.Slowest, ms(slowest))
 		}
 	}
 	sm.mu.Unlock()
 	slices.Sort(res.Latencies)
+	slices.Sort(res.FromStart)
 	slices.Sort(res.Slowest)
 	wmu.Lock()
 	res.WriteMs, res.WriteErrors = slices.Clone(writeMs), writeErrors
@@ -515,16 +533,16 @@ func report(o options, settings string, rs []stepResult) string {
 	w("| load | %g calls/s per server for %s per step; %.0f%% of callers remembered (allow, tenant scope); an operator block every %s per server on average, half fleet-wide; %d servers per tenant |\n",
 		o.rate, o.step, 100*o.remember, o.blockEvery, o.perTenant)
 	w("| command | `fleetsim %s` |\n\n", strings.Join(os.Args[1:], " "))
-	w("| servers | calls/s | list changes | propagation median / p99 / max ms | last follower p99 ms | missed | list write p99 ms | records written / calls | pending max per server | drain s | PostgreSQL CPUs | simulator CPUs | connections | holds |\n")
-	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	w("| servers | calls/s | list changes | propagation from commit median / p99 / max ms | from the write's start p99 ms | last follower p99 ms | missed | list write p99 ms | records written / calls | pending max per server | drain s | PostgreSQL CPUs | simulator CPUs | connections | holds |\n")
+	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	largest := 0
 	for _, r := range rs {
 		ok := r.holds(o)
 		if ok {
 			largest = r.Servers
 		}
-		w("| %d | %.0f | %d | %.1f / %.1f / %.1f | %.1f | %d of %d | %.1f | %d / %d | %d | %.1f | %.2f | %.2f | %d | %s |\n",
-			r.Servers, float64(r.Calls)/r.Duration.Seconds(), r.Changes, r.p(50), r.p(99), r.p(100), percentile(r.Slowest, 99),
+		w("| %d | %.0f | %d | %.1f / %.1f / %.1f | %.1f | %.1f | %d of %d | %.1f | %d / %d | %d | %.1f | %.2f | %.2f | %d | %s |\n",
+			r.Servers, float64(r.Calls)/r.Duration.Seconds(), r.Changes, r.p(50), r.p(99), r.p(100), percentile(r.FromStart, 99), percentile(r.Slowest, 99),
 			r.Missed, r.Expected, percentile(r.WriteMs, 99), r.Written, r.Calls, r.MaxPending, r.Drain.Seconds(),
 			r.DBCPU/r.Duration.Seconds(), r.SimCPU/r.Duration.Seconds(), r.Conns, yesNo(ok))
 	}
