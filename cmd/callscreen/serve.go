@@ -112,6 +112,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			}
 			return 0
 		})
+	m.WatchGauge("list_writes_pending", "Automatic list changes (remembered callers, throttles) held in memory and retried until the database takes them.",
+		func() float64 { return float64(svc.PendingWrites()) })
 	m.WatchGauge("log_records_pending", "Call records accepted but not yet in the database (they wait in memory and in the journal, log.journal).",
 		func() float64 { return float64(logw.Pending()) })
 
