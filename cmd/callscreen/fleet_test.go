@@ -84,3 +84,48 @@ func TestDoctorFleetDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestListsTenant checks the list commands' --tenant: entries of one
+// tenant and of every tenant side by side, shown and removed by scope.
+func TestListsTenant(t *testing.T) {
+	args, _ := cliEnv(t)
+	run := func(extra ...string) string {
+		t.Helper()
+		out, err := runCLI(t, append(append([]string{}, args...), extra...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", extra, err, out)
+		}
+		return out
+	}
+	run("lists", "add", "allow", "+819011112222", "--tenant", "shop-a", "--reason", "supplier")
+	run("lists", "add", "allow", "+819011112222", "--tenant", "shop-b", "--reason", "landlord")
+	run("lists", "add", "block", "+815012340001", "--reason", "robocaller")
+	for _, tc := range []struct {
+		args       []string
+		want, lack []string
+	}{
+		{[]string{"lists", "show"}, []string{"TENANT", "shop-a", "shop-b", "(all)", "supplier", "landlord"}, nil},
+		{[]string{"lists", "show", "--tenant", "shop-a"}, []string{"supplier"}, []string{"landlord", "robocaller"}},
+		{[]string{"lists", "show", "--tenant", ""}, []string{"robocaller"}, []string{"supplier", "TENANT"}},
+	} {
+		out := run(tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		for _, l := range tc.lack {
+			if strings.Contains(out, l) {
+				t.Errorf("%v: shows %q:\n%s", tc.args, l, out)
+			}
+		}
+	}
+	// Removing without --tenant removes only an entry of every tenant.
+	if out, err := runCLI(t, append(append([]string{}, args...), "lists", "remove", "allow", "+819011112222")...); err == nil {
+		t.Errorf("remove without --tenant removed a tenant's entry:\n%s", out)
+	}
+	run("lists", "remove", "allow", "+819011112222", "--tenant", "shop-b")
+	if out := run("lists", "show", "allow"); strings.Contains(out, "landlord") || !strings.Contains(out, "supplier") {
+		t.Errorf("after removing shop-b's entry:\n%s", out)
+	}
+}
