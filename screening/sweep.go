@@ -2,6 +2,7 @@ package screening
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -144,4 +145,113 @@ func sweepWindowText(w time.Duration) string {
 		return "across the fleet"
 	}
 	return "in the last " + shortDuration(w)
+}
+
+// Sighting is one server's count of the calls from one number to one
+// tenant within one minute (fleet mode): what a server tells the fleet.
+type Sighting struct {
+	Number string `json:"number"`
+	Tenant string `json:"tenant"`
+	Server string `json:"server"`
+	// Minute is the minute the calls began in, in UTC, truncated.
+	Minute time.Time `json:"minute"`
+	Calls  int       `json:"calls"`
+	Failed int       `json:"failed"`
+}
+
+// SweepAggregate is the fleet's count for one number or one prefix over a
+// window: what the fleet tells a server. Servers exchange these, not
+// single calls.
+type SweepAggregate struct {
+	// Key is an E.164 number, or a prefix (SweepPrefix) followed by '*'.
+	Key string `json:"k"`
+	// Tenants is how many distinct tenants it called; Names are they,
+	// sorted, when there are at most MaxSweepNames (so that a server can
+	// leave its own out of the count), else nil.
+	Tenants int      `json:"t"`
+	Names   []string `json:"n,omitempty"`
+	Calls   int      `json:"c"`
+	Failed  int      `json:"f"`
+	// Last is the newest minute counted: the counts hold until a window
+	// after it.
+	Last time.Time `json:"l"`
+}
+
+// MaxSweepNames is how many tenants a SweepAggregate names. Above it the
+// counts are far past any threshold and a server's own tenant is assumed
+// to be among them.
+const MaxSweepNames = 16
+
+// IsPrefix reports whether the aggregate counts a prefix.
+func (a SweepAggregate) IsPrefix() bool { return len(a.Key) > 0 && a.Key[len(a.Key)-1] == '*' }
+
+// TenantCount is one tenant's share of a number's or a prefix's calls in
+// a window, as a store sums its sightings.
+type TenantCount struct {
+	Tenant string
+	Calls  int
+	Failed int
+	Last   time.Time
+}
+
+// SummarizeSweep makes the aggregate of key from its tenants' counts.
+func SummarizeSweep(key string, rows []TenantCount) SweepAggregate {
+	a := SweepAggregate{Key: key}
+	names := make([]string, 0, min(len(rows), MaxSweepNames))
+	for _, r := range rows {
+		a.Calls += r.Calls
+		a.Failed += r.Failed
+		if r.Last.After(a.Last) {
+			a.Last = r.Last
+		}
+		if !slices.Contains(names, r.Tenant) {
+			a.Tenants++
+			if len(names) < MaxSweepNames+1 {
+				names = append(names, r.Tenant)
+			}
+		}
+	}
+	if a.Tenants <= MaxSweepNames {
+		slices.Sort(names)
+		a.Names = names
+	}
+	return a
+}
+
+// Merge folds b, a later or concurrent count of the same key, into a:
+// counts within a window only grow until they expire, so the larger of
+// two counts is the newer, and the named tenants are the union.
+func (a SweepAggregate) Merge(b SweepAggregate) SweepAggregate {
+	out := SweepAggregate{
+		Key:     a.Key,
+		Tenants: max(a.Tenants, b.Tenants),
+		Calls:   max(a.Calls, b.Calls),
+		Failed:  max(a.Failed, b.Failed),
+		Last:    a.Last,
+	}
+	if b.Last.After(out.Last) {
+		out.Last = b.Last
+	}
+	if a.Names != nil && b.Names != nil {
+		names := append(slices.Clone(a.Names), b.Names...)
+		slices.Sort(names)
+		names = slices.Compact(names)
+		out.Tenants = max(out.Tenants, len(names))
+		if len(names) <= MaxSweepNames {
+			out.Names = names
+		}
+	}
+	return out
+}
+
+// OthersThan returns how many of the aggregate's tenants are not tenant.
+func (a SweepAggregate) OthersThan(tenant string) int {
+	if a.Names == nil {
+		return max(a.Tenants-1, 0)
+	}
+	n := a.Tenants
+	if slices.Contains(a.Names, tenant) {
+		n--
+	}
+	return n
 }
