@@ -378,6 +378,29 @@ func (l *Lists) DeleteAt(k ListKind, number string, v int64) {
 	l.change(keyOf(k, number), overlayEntry{removed: true, version: v})
 }
 
+// ApplyAt applies a change another server (or this one) made to the
+// store at lists version v, read from the store's change feed: e is put,
+// or its kind and number removed. A change the lists already hold at v or
+// later (in their snapshot, or a newer change of the same entry made
+// here, stored or still pending) is skipped, so that applying the feed
+// in order never undoes a newer change.
+func (l *Lists) ApplyAt(e Entry, removed bool, v int64) {
+	if v <= l.base.Load().version {
+		return
+	}
+	key := keyOf(e.Kind, e.Number)
+	o := overlayEntry{entry: e, removed: removed, version: v}
+	if removed {
+		o.entry = Entry{}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if have, ok := l.overlay[key]; ok && have.version >= v {
+		return
+	}
+	l.changeLocked(key, o)
+}
+
 // PutPending adds or replaces one entry at once, before the store has it:
 // no Replace drops it until Persisted reports the store write.
 func (l *Lists) PutPending(e Entry) Change {
@@ -398,13 +421,17 @@ func (l *Lists) Persisted(c Change, v int64) {
 
 func (l *Lists) change(key overlayKey, o overlayEntry) Change {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changeLocked(key, o)
+}
+
+func (l *Lists) changeLocked(key overlayKey, o overlayEntry) Change {
 	if l.overlay == nil {
 		l.overlay = make(map[overlayKey]overlayEntry)
 	}
 	l.seq++
 	o.seq = l.seq
 	l.overlay[key] = o
-	l.mu.Unlock()
 	return Change{key: key, seq: o.seq}
 }
 

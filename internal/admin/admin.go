@@ -60,6 +60,10 @@ type Options struct {
 	Location *time.Location
 	// MaxImportBytes caps a CSV import's size (default 256 MiB).
 	MaxImportBytes int64
+	// Tenant is the customer this server screens for (fleet mode): the
+	// scope of the entries its dashboard adds unless it asks for the
+	// whole fleet's. Empty on a server without tenants.
+	Tenant string
 	// Logger receives logins and list changes (default slog.Default()).
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now); for tests.
@@ -70,7 +74,7 @@ type Options struct {
 // through the API takes effect at once, as well as being stored.
 type Lists interface {
 	Put(ctx context.Context, e screening.Entry) error
-	Delete(ctx context.Context, k screening.ListKind, number string) (bool, error)
+	Delete(ctx context.Context, tenant string, k screening.ListKind, number string) (bool, error)
 	// Snapshot returns the live lists, for their sizes.
 	Snapshot() *screening.ListSnapshot
 }
@@ -256,6 +260,14 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // internalError logs err and answers 500 without the details.
+// notSaved answers a list change the store did not take (the fleet
+// database unreachable, a disk full): nothing changed, and the operator
+// is told so rather than left to believe the click took.
+func (s *Server) notSaved(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("admin API: list change not saved", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusServiceUnavailable, "not saved: the database did not take the change, so nothing changed; try again (the server log has the cause)")
+}
+
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error; see the server log")

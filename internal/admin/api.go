@@ -392,6 +392,9 @@ type putRequest struct {
 	// Exclusive removes the number from the opposite list (allow <->
 	// block): an allow entry would otherwise override a new block entry.
 	Exclusive bool `json:"exclusive"`
+	// Scope is "fleet" for an entry that applies to every tenant sharing
+	// the database; anything else scopes it to this server's tenant.
+	Scope string `json:"scope"`
 }
 
 // putReply answers POST /api/lists/{kind}.
@@ -428,16 +431,20 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	e := screening.Entry{Kind: k, Number: number, Expires: expires, Source: screening.SourceOperator, Reason: reason, Created: now}
+	tenant := s.opts.Tenant
+	if req.Scope == "fleet" {
+		tenant = ""
+	}
+	e := screening.Entry{Kind: k, Number: number, Expires: expires, Source: screening.SourceOperator, Reason: reason, Created: now, Tenant: tenant}
 	if err := s.putEntry(r.Context(), e); err != nil {
-		s.internalError(w, r, err)
+		s.notSaved(w, r, err)
 		return
 	}
 	reply := putReply{Entry: e}
 	if opp, ok := opposite(k); ok && req.Exclusive {
-		removed, err := s.deleteEntry(r.Context(), opp, number)
+		removed, err := s.deleteEntry(r.Context(), tenant, opp, number)
 		if err != nil {
-			s.internalError(w, r, err)
+			s.notSaved(w, r, err)
 			return
 		}
 		if removed {
@@ -457,11 +464,12 @@ func (s *Server) putEntry(ctx context.Context, e screening.Entry) error {
 	return s.opts.Store.Put(ctx, e)
 }
 
-func (s *Server) deleteEntry(ctx context.Context, k screening.ListKind, number string) (bool, error) {
+func (s *Server) deleteEntry(ctx context.Context, tenant string, k screening.ListKind, number string) (bool, error) {
 	if s.opts.Lists != nil {
-		return s.opts.Lists.Delete(ctx, k, number)
+		return s.opts.Lists.Delete(ctx, tenant, k, number)
 	}
-	return s.opts.Store.Delete(ctx, k, number)
+	removed, _, err := s.opts.Store.DeleteVersion(ctx, tenant, k, number)
+	return removed, err
 }
 
 // opposite returns the list an entry of kind k contradicts.
@@ -494,9 +502,13 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	removed, err := s.deleteEntry(r.Context(), k, number)
+	tenant := s.opts.Tenant
+	if r.URL.Query().Get("scope") == "fleet" {
+		tenant = ""
+	}
+	removed, err := s.deleteEntry(r.Context(), tenant, k, number)
 	if err != nil {
-		s.internalError(w, r, err)
+		s.notSaved(w, r, err)
 		return
 	}
 	if !removed {

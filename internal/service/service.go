@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/callscreen/callscreen/screening"
+	"github.com/callscreen/callscreen/screening/store"
 )
 
 // Store is the durable side of the lists.
@@ -28,17 +29,15 @@ type Store interface {
 	// PutVersion adds or replaces one entry and returns the lists version
 	// that holds it.
 	PutVersion(ctx context.Context, e screening.Entry) (int64, error)
-	// DeleteVersion removes one entry, reports whether it existed and
-	// returns the lists version without it.
-	DeleteVersion(ctx context.Context, k screening.ListKind, number string) (removed bool, v int64, err error)
-	// ListsVersion returns the version of the lists, which every change
-	// raises.
-	ListsVersion(ctx context.Context) (int64, error)
-	// ListsChanged returns the current version and whether another
-	// process changed the lists since version since.
-	ListsChanged(ctx context.Context, since int64) (v int64, changed bool, err error)
-	// Snapshot reads every list entry in force at now.
-	Snapshot(ctx context.Context, now time.Time) (*screening.ListSnapshot, error)
+	// DeleteVersion removes one entry of a tenant's scope ("" for every
+	// tenant), reports whether it existed and returns the lists version
+	// without it.
+	DeleteVersion(ctx context.Context, tenant string, k screening.ListKind, number string) (removed bool, v int64, err error)
+	// Changes returns the changes to the lists after version since that
+	// concern tenant, or says to reload.
+	Changes(ctx context.Context, since int64, tenant string) (store.ChangeSet, error)
+	// SnapshotFor reads every list entry in force at now for tenant.
+	SnapshotFor(ctx context.Context, now time.Time, tenant string) (*screening.ListSnapshot, error)
 	// PurgeExpired deletes the entries past their expiry at now.
 	PurgeExpired(ctx context.Context, now time.Time) (int, error)
 	// PurgeRecords deletes the call log records older than before.
@@ -81,6 +80,11 @@ type Options struct {
 	// Retention is how long RunRetention keeps call log records; 0 keeps
 	// them all. Expired list entries are purged either way.
 	Retention time.Duration
+	// Tenant is the customer this server screens for: the scope of the
+	// callers it remembers and the throttles it sets, and of the lists it
+	// serves (its own entries and those of every tenant). Empty on a
+	// server without tenants.
+	Tenant string
 }
 
 // Service owns the store and the live lists together.
@@ -92,6 +96,13 @@ type Service struct {
 	throttler *screening.Throttler
 
 	purgedRecords, purgedEntries atomic.Uint64
+
+	// wake asks Run to read the change feed now (a notification from
+	// the database).
+	wake chan struct{}
+	// synced is when Run last read the change feed (Unix nanoseconds),
+	// and behind how many versions the store was ahead then.
+	synced atomic.Int64
 }
 
 // New returns a Service writing to st and serving lists (a nil lists
@@ -106,7 +117,8 @@ func New(st Store, lists *screening.Lists, o Options) *Service {
 	if o.ReloadEvery <= 0 {
 		o.ReloadEvery = 2 * time.Second
 	}
-	return &Service{store: st, lists: lists, o: o, log: o.Logger, throttler: screening.NewThrottler(o.Throttle)}
+	return &Service{store: st, lists: lists, o: o, log: o.Logger, throttler: screening.NewThrottler(o.Throttle),
+		wake: make(chan struct{}, 1)}
 }
 
 // Lists returns the live lists the engine reads.
@@ -115,30 +127,44 @@ func (s *Service) Lists() *screening.Lists { return s.lists }
 // Snapshot returns the live lists as they stand.
 func (s *Service) Snapshot() *screening.ListSnapshot { return s.lists.Snapshot() }
 
+// Tenant returns the tenant this server screens for.
+func (s *Service) Tenant() string { return s.o.Tenant }
+
 // Put stores e and then applies it to the live lists at the store's
-// version. Nothing changes when the store refuses it.
+// version. Nothing changes when the store refuses it: the error says why
+// (the database unreachable, say), and the caller reports it.
 func (s *Service) Put(ctx context.Context, e screening.Entry) error {
 	v, err := s.store.PutVersion(ctx, e)
 	if err != nil {
 		return err
 	}
-	s.lists.PutAt(e, v)
+	if e.Tenant == "" || e.Tenant == s.o.Tenant {
+		s.lists.PutAt(e, v)
+	}
 	return nil
 }
 
-// Delete removes an entry from the store and then from the live lists.
-func (s *Service) Delete(ctx context.Context, k screening.ListKind, number string) (bool, error) {
-	removed, v, err := s.store.DeleteVersion(ctx, k, number)
+// Delete removes an entry of tenant's scope ("" for every tenant) from
+// the store and then from the live lists.
+func (s *Service) Delete(ctx context.Context, tenant string, k screening.ListKind, number string) (bool, error) {
+	removed, v, err := s.store.DeleteVersion(ctx, tenant, k, number)
 	if err != nil {
 		return false, err
 	}
-	s.lists.DeleteAt(k, number, v)
+	if tenant == "" || tenant == s.o.Tenant {
+		// Another scope may still hold the number: the change feed
+		// brings it back.
+		s.lists.DeleteAt(k, number, v)
+		s.Wake()
+	}
 	return removed, nil
 }
 
 // Remember persists a caller to remember (one who passed a challenge, an
-// expected callback); the front ends call it.
+// expected callback) in this server's tenant's scope; the front ends call
+// it.
 func (s *Service) Remember(ctx context.Context, e screening.Entry) error {
+	e.Tenant = s.o.Tenant
 	return s.Put(ctx, e)
 }
 

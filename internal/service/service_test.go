@@ -19,7 +19,7 @@ type failingStore struct{ Store }
 func (failingStore) PutVersion(context.Context, screening.Entry) (int64, error) {
 	return 0, errors.New("disk full")
 }
-func (failingStore) DeleteVersion(context.Context, screening.ListKind, string) (bool, int64, error) {
+func (failingStore) DeleteVersion(context.Context, string, screening.ListKind, string) (bool, int64, error) {
 	return false, 0, errors.New("disk full")
 }
 
@@ -56,7 +56,7 @@ func TestWriteOrder(t *testing.T) {
 			if tt.wantErr {
 				return
 			}
-			removed, err := s.Delete(t.Context(), e.Kind, e.Number)
+			removed, err := s.Delete(t.Context(), "", e.Kind, e.Number)
 			if err != nil || !removed {
 				t.Fatalf("Delete: %v, %v", removed, err)
 			}

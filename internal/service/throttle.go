@@ -19,9 +19,12 @@ import (
 // challenge-failures" lists them and "callscreen lists remove" lifts one.
 func (s *Service) throttle(r screening.Record) {
 	if r.Verdict.Block != nil {
-		s.block(*r.Verdict.Block)
+		e := *r.Verdict.Block
+		e.Tenant = s.o.Tenant
+		s.block(e)
 	}
 	if e, ok := s.throttler.Observe(&r); ok {
+		e.Tenant = s.o.Tenant
 		s.block(e)
 	}
 }

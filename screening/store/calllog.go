@@ -19,8 +19,8 @@ import (
 // written once and never overwritten, whoever sends another with the same
 // ID (a FastAGI client chooses its agi_uniqueid).
 const insertRecord = `INSERT INTO call_log
-	(id, time, mode, caller, called, profile, action, taken, outcome, score, presence, reasons, monitor, decision_ns, handling_ns, record)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	(id, time, mode, caller, called, profile, action, taken, outcome, score, presence, reasons, monitor, decision_ns, handling_ns, record, server, tenant)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT(id) DO NOTHING`
 
 // recordRow is a record encoded for insertRecord.
@@ -62,7 +62,7 @@ func rowOf(rec screening.Record, js []byte) recordRow {
 	return recordRow{
 		rec.ID, rec.Time.UnixNano(), string(rec.Mode), v.Caller, rec.Facts.Called, v.Profile,
 		string(v.Action), string(rec.Taken), string(rec.Outcome), v.Score, string(v.Presence), v.Reasons(),
-		monitor, int64(rec.Decision), int64(rec.Handling), string(js),
+		monitor, int64(rec.Decision), int64(rec.Handling), string(js), rec.Server, rec.Tenant,
 	}
 }
 
@@ -77,8 +77,12 @@ func (s *Store) countDuplicate(res sql.Result) {
 // already held a record with their ID.
 func (s *Store) DuplicateRecords() uint64 { return s.duplicates.Load() }
 
-// appendRows writes encoded records in one transaction.
+// appendRows writes encoded records in one transaction (on PostgreSQL,
+// with COPY).
 func (s *Store) appendRows(ctx context.Context, rows []recordRow) error {
+	if s.pg != nil {
+		return s.copyRows(ctx, rows)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -110,8 +114,8 @@ func (s *Store) appendRows(ctx context.Context, rows []recordRow) error {
 func (s *Store) PurgeRecords(ctx context.Context, before time.Time) (int, error) {
 	total := 0
 	for {
-		res, err := s.w.ExecContext(ctx, `DELETE FROM call_log WHERE rowid IN
-			(SELECT rowid FROM call_log WHERE time < ? LIMIT ?)`, before.UnixNano(), purgeChunk)
+		res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM call_log WHERE id IN
+			(SELECT id FROM call_log WHERE time < ? LIMIT ?)`), before.UnixNano(), purgeChunk)
 		if err != nil {
 			return total, fmt.Errorf("store: purge records: %w", err)
 		}
@@ -150,6 +154,9 @@ type RecordFilter struct {
 	Since, Until time.Time
 	// MonitorOnly selects calls screened in monitor mode.
 	MonitorOnly bool
+	// Server and Tenant select the calls one server screened, or those
+	// of one tenant (fleet mode); empty selects all.
+	Server, Tenant string
 	// Limit caps the number of records (0: DefaultRecordLimit; negative: no
 	// limit); Offset skips that many of the newest first.
 	Limit, Offset int
@@ -182,6 +189,14 @@ func (f RecordFilter) where() (string, []any) {
 	if f.Profile != "" {
 		conds = append(conds, "profile = ?")
 		args = append(args, f.Profile)
+	}
+	if f.Server != "" {
+		conds = append(conds, "server = ?")
+		args = append(args, f.Server)
+	}
+	if f.Tenant != "" {
+		conds = append(conds, "tenant = ?")
+		args = append(args, f.Tenant)
 	}
 	c, a := timeRange(f.Since, f.Until)
 	conds = append(conds, c...)
@@ -219,7 +234,7 @@ func (s *Store) Records(ctx context.Context, f RecordFilter) ([]screening.Record
 		limit = DefaultRecordLimit
 	}
 	q := "SELECT record FROM call_log" + where + " ORDER BY time DESC, id DESC" + limitClause(limit, f.Offset, &args)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: records: %w", err)
 	}
@@ -251,7 +266,7 @@ func (s *Store) Record(ctx context.Context, id string) (screening.Record, error)
 		rec screening.Record
 		js  []byte
 	)
-	err := s.r.QueryRowContext(ctx, "SELECT record FROM call_log WHERE id = ?", id).Scan(&js)
+	err := s.r.QueryRowContext(ctx, s.q("SELECT record FROM call_log WHERE id = ?"), id).Scan(&js)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rec, fmt.Errorf("store: record %s: %w", id, ErrNotFound)
 	}
@@ -307,7 +322,7 @@ func (s *Store) Summary(ctx context.Context, since, until time.Time) (Summary, e
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
 	// One read transaction, so that the counts agree with one another.
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.r.BeginTx(ctx, s.d.consistent)
 	if err != nil {
 		return sum, fmt.Errorf("store: summary: %w", err)
 	}
@@ -340,7 +355,7 @@ func (s *Store) Summary(ctx context.Context, since, until time.Time) (Summary, e
 	}
 	for _, g := range groups {
 		q := "SELECT " + g.col + ", monitor, count(*) FROM call_log" + where + " GROUP BY " + g.col + ", monitor"
-		if err := groupCounts(ctx, tx, q, args, g.add); err != nil {
+		if err := groupCounts(ctx, tx, s.q(q), args, g.add); err != nil {
 			return sum, fmt.Errorf("store: summary by %s: %w", g.col, err)
 		}
 	}

@@ -51,14 +51,14 @@ func (s *Store) DailyCounts(ctx context.Context, since, until time.Time, loc *ti
 	)
 	for i, d := range days {
 		lo, hi := max(d.Day.UnixNano(), since.UnixNano()), min(d.Day.AddDate(0, 0, 1).UnixNano(), until.UnixNano())
-		values = append(values, "(?, ?, ?)")
+		values = append(values, "(CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT))")
 		args = append(args, i, lo, hi)
 	}
 	q := "WITH days(i, lo, hi) AS (VALUES " + strings.Join(values, ", ") + `)
 		SELECT days.i, call_log.action, count(*) FROM days
 		JOIN call_log ON call_log.time >= days.lo AND call_log.time < days.hi
 		GROUP BY days.i, call_log.action`
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: daily counts: %w", err)
 	}

@@ -54,6 +54,9 @@ type ImportOptions struct {
 	// are in place: after the input has been read, merging a large file
 	// into the list takes a few more seconds.
 	Progress func(done, total int64)
+	// Tenant is the scope of the imported entries; empty applies them to
+	// every tenant.
+	Tenant string
 
 	// mergeChunk overrides the entries merged per transaction (tests).
 	mergeChunk int
@@ -156,6 +159,9 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 	if opts.mergeChunk <= 0 {
 		opts.mergeChunk = mergeChunk
 	}
+	if err := validateTenant(opts.Tenant); err != nil {
+		return rep, fmt.Errorf("store: import: %w", err)
+	}
 	cr := &countingReader{r: r, total: opts.Size, progress: opts.Progress}
 	if cr.total <= 0 {
 		cr.total = sizeOf(r)
@@ -165,21 +171,23 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 	if err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	defer db.Close()
-	defer conn.Close() // drops the temporary tables, rolls back what is open
+	if db != nil {
+		defer db.Close()
+	}
+	defer s.closeImportConn(conn) // drops the temporary tables, rolls back what is open
 
 	// Lines go to a temporary table in the order read, then into the list
 	// sorted by number: inserting millions of numbers in random order into
 	// the list's B-tree would thrash the page cache. The temporary
 	// database is the connection's own: writing it in a deferred
 	// transaction locks nothing other connections use.
-	if _, err := conn.ExecContext(ctx, createStaging); err != nil {
+	if _, err := conn.ExecContext(ctx, s.importSQL().createStaging); err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+	if _, err := conn.ExecContext(ctx, s.importSQL().begin); err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
-	stmt, err := conn.PrepareContext(ctx, "INSERT INTO temp.import_staging (number, expires, source, reason, created) VALUES (?, ?, ?, ?, ?)")
+	stmt, err := conn.PrepareContext(ctx, s.q("INSERT INTO temp.import_staging (number, expires, source, reason, created) VALUES (?, CAST(? AS BIGINT), ?, ?, CAST(? AS BIGINT))"))
 	if err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
@@ -238,14 +246,14 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 	}
 	// Sorted into a table of its own, whose rowids are then the merge
 	// order, so that each chunk is a range of them.
-	if _, err := conn.ExecContext(ctx, sortStaging); err != nil {
+	if _, err := conn.ExecContext(ctx, s.importSQL().sortStaging); err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
 
-	before, err := countTx(ctx, conn, k)
+	before, err := s.countTx(ctx, conn, k, opts.Tenant)
 	if err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
@@ -262,12 +270,12 @@ func (s *Store) Import(ctx context.Context, k screening.ListKind, r io.Reader, o
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("store: import: interrupted after merging %d of %d entries (import the same input again to complete it): %w", lo, writes, err)
 		}
-		if err := mergeChunkTx(ctx, conn, k, now, lo, lo+int64(opts.mergeChunk)); err != nil {
+		if err := s.mergeChunkTx(ctx, conn, k, opts.Tenant, now, lo, lo+int64(opts.mergeChunk)); err != nil {
 			return rep, fmt.Errorf("store: import: merging entries %d to %d of %d (those before are merged): %w", lo+1, min(lo+int64(opts.mergeChunk), writes), writes, err)
 		}
 	}
 	cr.report()
-	after, err := countTx(ctx, conn, k)
+	after, err := s.countTx(ctx, conn, k, opts.Tenant)
 	if err != nil {
 		return rep, fmt.Errorf("store: import: %w", err)
 	}
@@ -284,27 +292,53 @@ const (
 )
 
 // mergeChunkTx merges the sorted entries with rowids in (lo, hi] into the
-// list of kind k in one write transaction.
-func mergeChunkTx(ctx context.Context, conn *sql.Conn, k screening.ListKind, now, lo, hi int64) error {
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+// list of kind k in one write transaction, recorded in the change feed as
+// a bulk change (followers reload).
+func (s *Store) mergeChunkTx(ctx context.Context, conn *sql.Conn, k screening.ListKind, tenant string, now, lo, hi int64) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, mergeStaging, string(k), now, lo, hi); err != nil {
-		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	defer tx.Rollback()
+	var before, after int64
+	if err := tx.QueryRowContext(ctx, s.d.lockVersion).Scan(&before); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	if _, err := tx.ExecContext(ctx, s.q(mergeStaging), string(k), now, lo, hi, tenant); err != nil {
 		return err
 	}
-	return nil
+	if err := tx.QueryRowContext(ctx, "SELECT version FROM lists_version WHERE id = 1").Scan(&after); err != nil {
+		return err
+	}
+	if after > before {
+		if err := s.recordChange(ctx, tx, change{op: opBulk, entry: screening.Entry{Kind: k, Tenant: tenant}}, after, after-before); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
-// importConn opens a connection of the database for one import.
+// closeImportConn ends an import's session: SQLite's connection is closed,
+// PostgreSQL's goes back to the pool without its temporary tables.
+func (s *Store) closeImportConn(conn *sql.Conn) {
+	if s.pg != nil {
+		conn.ExecContext(context.Background(), "DISCARD TEMP")
+	}
+	conn.Close()
+}
+
+// importConn opens a connection of the database for one import: on
+// SQLite one of its own (db, to be closed after conn), on PostgreSQL a
+// session from the pool (db nil).
 func (s *Store) importConn(ctx context.Context) (*sql.DB, *sql.Conn, error) {
+	if s.pg != nil {
+		conn, err := s.w.Conn(ctx)
+		return nil, conn, err
+	}
 	db, err := sql.Open("sqlite", dsn(s.path, url.Values{
 		// A merge chunk waits for the server's short writes.
 		"_busy_timeout": {strconv.FormatInt(time.Minute.Milliseconds(), 10)},
+		"_txlock":       {"immediate"}, // mergeChunkTx writes
 		"_synchronous":  {"NORMAL"},
 		"_foreign_keys": {"1"},
 		"_error_rc":     {"1"},
@@ -320,6 +354,37 @@ func (s *Store) importConn(ctx context.Context) (*sql.DB, *sql.Conn, error) {
 		return nil, nil, err
 	}
 	return db, conn, nil
+}
+
+// importStatements are the statements of an import that differ between
+// the dialects.
+type importStatements struct {
+	createStaging, begin, sortStaging string
+}
+
+func (s *Store) importSQL() importStatements {
+	if s.pg != nil {
+		return importStatements{
+			createStaging: `CREATE TEMP TABLE import_staging (
+				seq     BIGSERIAL,
+				number  TEXT NOT NULL,
+				expires BIGINT,
+				source  TEXT NOT NULL,
+				reason  TEXT NOT NULL,
+				created BIGINT
+			)`,
+			begin: "BEGIN",
+			// One row per number, the last line's: PostgreSQL's upsert
+			// cannot touch a row twice in one statement.
+			sortStaging: `CREATE TEMP TABLE import_sorted AS
+				SELECT row_number() OVER (ORDER BY number) AS rowid, number, expires, source, reason, created
+				FROM (SELECT DISTINCT ON (number) number, expires, source, reason, created
+					FROM pg_temp.import_staging ORDER BY number, seq DESC) AS last;
+			CREATE INDEX ON pg_temp.import_sorted (rowid);
+			DROP TABLE pg_temp.import_staging`,
+		}
+	}
+	return importStatements{createStaging: createStaging, begin: "BEGIN DEFERRED", sortStaging: sortStaging}
 }
 
 // createStaging creates the table Import collects lines in. It lives in
@@ -344,22 +409,22 @@ DROP TABLE temp.import_staging`
 // same number wins, and a replaced entry keeps its creation time unless
 // the line gives one. ?2 is the import's time, which stands for "no
 // creation time given"; a line cannot name that very nanosecond by chance.
-const mergeStaging = `INSERT INTO list_entries (kind, number, expires, source, reason, created)
-SELECT ?1, number, expires, source, reason, coalesce(created, ?2)
+const mergeStaging = `INSERT INTO list_entries (kind, number, expires, source, reason, created, tenant)
+SELECT ?1, number, expires, source, reason, coalesce(created, CAST(?2 AS BIGINT)), ?5
 FROM temp.import_sorted WHERE rowid > ?3 AND rowid <= ?4 ORDER BY rowid
-ON CONFLICT (kind, number) DO UPDATE SET
+ON CONFLICT (tenant, kind, number) DO UPDATE SET
 	expires = excluded.expires,
 	source  = excluded.source,
 	reason  = excluded.reason,
-	created = CASE WHEN excluded.created = ?2 THEN list_entries.created ELSE excluded.created END`
+	created = CASE WHEN excluded.created = CAST(?2 AS BIGINT) THEN list_entries.created ELSE excluded.created END`
 
 type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func countTx(ctx context.Context, q queryRower, k screening.ListKind) (int, error) {
+func (s *Store) countTx(ctx context.Context, q queryRower, k screening.ListKind, tenant string) (int, error) {
 	var n int
-	err := q.QueryRowContext(ctx, "SELECT count(*) FROM list_entries WHERE kind = ?", string(k)).Scan(&n)
+	err := q.QueryRowContext(ctx, s.q("SELECT count(*) FROM list_entries WHERE tenant = ? AND kind = ?"), tenant, string(k)).Scan(&n)
 	return n, err
 }
 
@@ -778,7 +843,7 @@ func (s *Store) Export(ctx context.Context, k screening.ListKind, w io.Writer) e
 		return fmt.Errorf("store: export: %w", err)
 	}
 	rows, err := s.r.QueryContext(ctx,
-		"SELECT number, reason, expires, source, created FROM list_entries WHERE kind = ? ORDER BY number", string(k))
+		s.q("SELECT number, reason, expires, source, created FROM list_entries WHERE kind = ? AND tenant = '' ORDER BY number"), string(k))
 	if err != nil {
 		return fmt.Errorf("store: export %s: %w", k, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -15,13 +16,13 @@ import (
 // upsertEntry inserts or replaces one list entry. ?6 is the entry's own
 // creation time (NULL when it has none): a replaced entry keeps its
 // original creation time unless a new one is given.
-const upsertEntry = `INSERT INTO list_entries (kind, number, expires, source, reason, created)
-VALUES (?1, ?2, ?3, ?4, ?5, coalesce(?6, ?7))
-ON CONFLICT (kind, number) DO UPDATE SET
+const upsertEntry = `INSERT INTO list_entries (kind, number, expires, source, reason, created, tenant)
+VALUES (?1, ?2, CAST(?3 AS BIGINT), ?4, ?5, coalesce(CAST(?6 AS BIGINT), CAST(?7 AS BIGINT)), ?8)
+ON CONFLICT (tenant, kind, number) DO UPDATE SET
 	expires = excluded.expires,
 	source  = excluded.source,
 	reason  = excluded.reason,
-	created = coalesce(?6, list_entries.created)`
+	created = coalesce(CAST(?6 AS BIGINT), list_entries.created)`
 
 func checkKind(k screening.ListKind) error {
 	_, err := screening.ParseListKind(string(k))
@@ -46,9 +47,12 @@ func (s *Store) PutVersion(ctx context.Context, e screening.Entry) (int64, error
 	if err := screening.ValidateEntryNumber(e.Number); err != nil {
 		return 0, fmt.Errorf("store: put: %w", err)
 	}
-	v, err := s.listsWrite(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, upsertEntry,
-			string(e.Kind), e.Number, nanos(e.Expires), e.Source, e.Reason, nanos(e.Created), time.Now().UnixNano())
+	if err := validateTenant(e.Tenant); err != nil {
+		return 0, fmt.Errorf("store: put: %w", err)
+	}
+	v, err := s.listsWrite(ctx, change{op: opPut, entry: e}, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(upsertEntry),
+			string(e.Kind), e.Number, nanos(e.Expires), e.Source, e.Reason, nanos(e.Created), time.Now().UnixNano(), e.Tenant)
 		return err
 	})
 	if err != nil {
@@ -58,18 +62,22 @@ func (s *Store) PutVersion(ctx context.Context, e screening.Entry) (int64, error
 }
 
 // Delete removes the entry of kind k for number (a number or a prefix
-// pattern, exactly as stored) and reports whether there was one.
+// pattern, exactly as stored) that applies to every tenant, and reports
+// whether there was one.
 func (s *Store) Delete(ctx context.Context, k screening.ListKind, number string) (bool, error) {
-	removed, _, err := s.DeleteVersion(ctx, k, number)
+	removed, _, err := s.DeleteVersion(ctx, "", k, number)
 	return removed, err
 }
 
-// DeleteVersion is Delete, and also returns the lists version from which
-// the store no longer holds the entry, for screening.Lists.DeleteAt.
-func (s *Store) DeleteVersion(ctx context.Context, k screening.ListKind, number string) (removed bool, version int64, err error) {
+// DeleteVersion removes the entry of kind k for number in the scope of
+// tenant ("" for every tenant), reports whether there was one and returns
+// the lists version from which the store no longer holds it, for
+// screening.Lists.DeleteAt.
+func (s *Store) DeleteVersion(ctx context.Context, tenant string, k screening.ListKind, number string) (removed bool, version int64, err error) {
 	var n int64
-	v, err := s.listsWrite(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM list_entries WHERE kind = ? AND number = ?", string(k), number)
+	c := change{op: opDelete, entry: screening.Entry{Kind: k, Number: number, Tenant: tenant}}
+	v, err := s.listsWrite(ctx, c, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q("DELETE FROM list_entries WHERE tenant = ? AND kind = ? AND number = ?"), tenant, string(k), number)
 		if err != nil {
 			return err
 		}
@@ -94,6 +102,9 @@ type ListFilter struct {
 	// IncludeExpired also returns entries whose expiry has passed but that
 	// have not been purged.
 	IncludeExpired bool
+	// Tenants selects the entries of these scopes ("" is the scope of
+	// every tenant); nil selects all.
+	Tenants []string
 	// Now is the time expiry is judged at; zero means time.Now().
 	Now time.Time
 	// Limit caps the number of entries returned (0: no limit); Offset skips
@@ -121,6 +132,11 @@ func (s *Store) Entries(ctx context.Context, f ListFilter) ([]screening.Entry, e
 		where = append(where, "source = ?")
 		args = append(args, f.Source)
 	}
+	if f.Tenants != nil {
+		c, a := tenantsIn(f.Tenants)
+		where = append(where, c)
+		args = append(args, a...)
+	}
 	if !f.IncludeExpired {
 		now := f.Now
 		if now.IsZero() {
@@ -129,14 +145,14 @@ func (s *Store) Entries(ctx context.Context, f ListFilter) ([]screening.Entry, e
 		where = append(where, "(expires IS NULL OR expires > ?)")
 		args = append(args, now.UnixNano())
 	}
-	q := "SELECT kind, number, expires, source, reason, created FROM list_entries"
+	q := "SELECT kind, number, expires, source, reason, created, tenant FROM list_entries"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY kind, number"
+	q += " ORDER BY kind, number, tenant"
 	q += limitClause(f.Limit, f.Offset, &args)
 
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: entries: %w", err)
 	}
@@ -148,7 +164,7 @@ func (s *Store) Entries(ctx context.Context, f ListFilter) ([]screening.Entry, e
 			kind             string
 			expires, created sql.NullInt64
 		)
-		if err := rows.Scan(&kind, &e.Number, &expires, &e.Source, &e.Reason, &created); err != nil {
+		if err := rows.Scan(&kind, &e.Number, &expires, &e.Source, &e.Reason, &created, &e.Tenant); err != nil {
 			return nil, fmt.Errorf("store: entries: %w", err)
 		}
 		e.Kind = screening.ListKind(kind)
@@ -168,7 +184,7 @@ func limitClause(limit, offset int, args *[]any) string {
 		return ""
 	}
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		limit = math.MaxInt64 // no limit, in both dialects
 	}
 	*args = append(*args, limit, max(offset, 0))
 	return " LIMIT ? OFFSET ?"
@@ -191,7 +207,7 @@ func prefixRange(p string) (lo, hi string) {
 // expired entries not yet purged.
 func (s *Store) Count(ctx context.Context, k screening.ListKind) (int, error) {
 	var n int
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM list_entries WHERE kind = ?", string(k)).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.q("SELECT count(*) FROM list_entries WHERE kind = ?"), string(k)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count %s: %w", k, err)
 	}
 	return n, nil
@@ -202,8 +218,11 @@ func (s *Store) Count(ctx context.Context, k screening.ListKind) (int, error) {
 // reload its lists (ListsChanged): the entries were no longer in force.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	var n int64
-	_, err := s.listsWrite(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM list_entries INDEXED BY list_entries_kept WHERE ("+snapshotKept+") AND expires <= ?", now.UnixNano())
+	_, err := s.listsWrite(ctx, change{op: opPurge}, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM list_changes WHERE made < ?"), now.Add(-changesKept).UnixNano()); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q("DELETE FROM list_entries INDEXED BY list_entries_kept WHERE ("+snapshotKept+") AND expires <= ?"), now.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -237,7 +256,13 @@ const snapshotKept = "expires IS NOT NULL OR number LIKE '%*' OR source <> '" + 
 // Rows that are not valid entries (edited into the database by hand) are
 // skipped with a warning rather than failing the reload.
 func (s *Store) Snapshot(ctx context.Context, now time.Time) (*screening.ListSnapshot, error) {
-	tx, err := s.r.BeginTx(ctx, nil)
+	return s.SnapshotFor(ctx, now, "")
+}
+
+// SnapshotFor is Snapshot for a server screening for tenant: the entries
+// of every tenant and those of tenant.
+func (s *Store) SnapshotFor(ctx context.Context, now time.Time, tenant string) (*screening.ListSnapshot, error) {
+	tx, err := s.r.BeginTx(ctx, s.d.consistent)
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
@@ -273,11 +298,11 @@ func (s *Store) Snapshot(ctx context.Context, now time.Time) (*screening.ListSna
 	for _, k := range []screening.ListKind{screening.Allow, screening.Block, screening.DoNotOriginate} {
 		var n int
 		// An upper bound: counting only what is read costs a second scan.
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM list_entries WHERE kind = ?", string(k)).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM list_entries WHERE tenant IN ('', ?) AND kind = ?"), tenant, string(k)).Scan(&n); err != nil {
 			return nil, fmt.Errorf("store: snapshot %s: %w", k, err)
 		}
 		b.Grow(k, n)
-		rows, err := tx.QueryContext(rowCtx, "SELECT number FROM list_entries WHERE kind = ? AND NOT ("+snapshotKept+")", string(k))
+		rows, err := tx.QueryContext(rowCtx, s.q("SELECT number FROM list_entries WHERE tenant IN ('', ?) AND kind = ? AND NOT ("+snapshotKept+")"), tenant, string(k))
 		if err != nil {
 			return nil, fmt.Errorf("store: snapshot %s: %w", k, err)
 		}
@@ -302,20 +327,20 @@ func (s *Store) Snapshot(ctx context.Context, now time.Time) (*screening.ListSna
 	}
 
 	// The rest, whole: prefix patterns, entries that expire, kept sources.
-	rows, err := tx.QueryContext(rowCtx, `SELECT kind, number, expires, source, reason, created
+	rows, err := tx.QueryContext(rowCtx, s.q(`SELECT kind, number, expires, source, reason, created, tenant
 		FROM list_entries INDEXED BY list_entries_kept
-		WHERE (`+snapshotKept+`) AND (expires IS NULL OR expires > ?)`, at)
+		WHERE (`+snapshotKept+`) AND (expires IS NULL OR expires > ?) AND tenant IN ('', ?)`), at, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			kind, number, source, reason string
-			expires                      sql.NullInt64
-			created                      int64
+			kind, number, source, reason, scope string
+			expires                             sql.NullInt64
+			created                             int64
 		)
-		if err := rows.Scan(&kind, &number, &expires, &source, &reason, &created); err != nil {
+		if err := rows.Scan(&kind, &number, &expires, &source, &reason, &created, &scope); err != nil {
 			return nil, fmt.Errorf("store: snapshot: %w", err)
 		}
 		k, err := screening.ParseListKind(kind)
@@ -331,6 +356,7 @@ func (s *Store) Snapshot(ctx context.Context, now time.Time) (*screening.ListSna
 			Source:  source,
 			Reason:  reason,
 			Created: time.Unix(0, created).UTC(),
+			Tenant:  scope,
 		})
 	}
 	if err := rows.Err(); err != nil {

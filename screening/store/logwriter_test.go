@@ -176,6 +176,7 @@ func TestLogWriterDropsWhenFull(t *testing.T) {
 // the writer never blocks, logs once per burst, keeps the records and
 // writes every one of them, in order, when writes work again.
 func TestLogWriterReadOnly(t *testing.T) {
+	sqliteOnly(t)
 	ctx := t.Context()
 	st := newStore(t)
 	log, buf := testLogger()
@@ -222,6 +223,7 @@ func TestLogWriterReadOnly(t *testing.T) {
 // does) for longer than the busy timeout, and checks that records written
 // meanwhile are retried until they are in the database.
 func TestLogWriterRetriesWhileLocked(t *testing.T) {
+	sqliteOnly(t)
 	ctx := t.Context()
 	st := newStore(t)
 	log, _ := testLogger()
@@ -274,8 +276,9 @@ func failWrites(t *testing.T, st *Store, on bool) {
 // not take stay in the journal, across a Close that gives up, until a
 // later writer writes them.
 func TestLogWriterJournalKeepsUnwritten(t *testing.T) {
+	sqliteOnly(t) // PostgreSQL outages: TestPostgresOutage
 	st := newStore(t)
-	path := st.Path() + "-pending"
+	path := testJournal(st.Path())
 	log, _ := testLogger()
 	w := newLogWriter(t, st, LogOptions{Journal: path, Linger: time.Millisecond, Logger: log})
 	w.Write(logRec(0)) // written

@@ -39,8 +39,10 @@ const busyTimeout = 5 * time.Second
 // alongside the writer.
 type Store struct {
 	path string
-	w    *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
-	r    *sql.DB // read-only connections
+	d    *dialect
+	w    *sql.DB   // SQLite: exactly one connection, every transaction BEGIN IMMEDIATE
+	r    *sql.DB   // SQLite: read-only connections; PostgreSQL: w
+	pg   *postgres // PostgreSQL only: the URL, LISTEN and COPY
 
 	// own holds the list versions this Store's Put and Delete made and
 	// ListsChanged has not yet passed (version.go).
@@ -54,9 +56,15 @@ type Store struct {
 // Open opens the SQLite database at path, creating it when it does not exist,
 // and brings its schema up to date. The directory must exist and be
 // writable: SQLite keeps the write-ahead log beside the database file.
+//
+// A PostgreSQL URL (postgres://… or postgresql://…) opens the shared fleet
+// database instead (postgres.go).
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("store: open: empty database path")
+	}
+	if IsPostgres(path) {
+		return openPostgres(ctx, path)
 	}
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("store: open %s: want a file path", path)
@@ -87,7 +95,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if err := migrate(ctx, w, migrations); err != nil {
+	if err := migrate(ctx, w, sqliteMigrations); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -109,7 +117,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return &Store{path: abs, w: w, r: r, own: make(map[int64]struct{})}, nil
+	return &Store{path: abs, d: sqliteDialect, w: w, r: r, own: make(map[int64]struct{})}, nil
 }
 
 // dsn builds a SQLite URI for the file at abs. The URI form escapes any '?'
@@ -153,18 +161,32 @@ func checkWritable(abs string) error {
 	return nil
 }
 
-// Path returns the absolute path of the database file.
+// Path returns the absolute path of the database file, or the PostgreSQL
+// URL without its password.
 func (s *Store) Path() string { return s.path }
+
+// Postgres reports whether the store is the shared PostgreSQL database.
+func (s *Store) Postgres() bool { return s.pg != nil }
 
 // Close closes the database. A LogWriter using the store must be closed
 // first.
 func (s *Store) Close() error {
+	if s.pg != nil {
+		return s.w.Close()
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
 // IntegrityCheck runs SQLite's integrity check over the whole database and
-// returns an error describing the first problems it finds.
+// returns an error describing the first problems it finds. On PostgreSQL,
+// which checks its own pages, it checks that the database answers.
 func (s *Store) IntegrityCheck(ctx context.Context) error {
+	if s.pg != nil {
+		if err := s.r.PingContext(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
+	}
 	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check(20)")
 	if err != nil {
 		return fmt.Errorf("store: integrity check: %w", err)
@@ -191,7 +213,7 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 
 // migrations is the schema, one numbered file per step: NNNN_name.sql.
 //
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // A migration is one schema step. Version N is recorded in PRAGMA
@@ -202,8 +224,13 @@ type migration struct {
 	sql     string
 }
 
-// migrations holds the embedded schema steps in order; it is never modified.
-var migrations = mustLoadMigrations(migrationFiles, "migrations")
+// sqliteMigrations and postgresMigrations hold the embedded schema steps
+// of each database, in order; they are never modified. Each is numbered
+// on its own.
+var (
+	sqliteMigrations   = mustLoadMigrations(migrationFiles, "migrations/sqlite")
+	postgresMigrations = mustLoadMigrations(migrationFiles, "migrations/postgres")
+)
 
 func mustLoadMigrations(fsys fs.FS, dir string) []migration {
 	ms, err := loadMigrations(fsys, dir)

@@ -16,7 +16,7 @@ import (
 // the test ends.
 func newStore(t testing.TB) *Store {
 	t.Helper()
-	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "callscreen.db"))
+	st, err := Open(t.Context(), testDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func TestOpenAppliesMigrationsOnce(t *testing.T) {
 		if err := st.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 			t.Fatal(err)
 		}
-		if v != len(migrations) {
-			t.Errorf("open #%d: schema version %d, want %d", i+1, v, len(migrations))
+		if v != len(sqliteMigrations) {
+			t.Errorf("open #%d: schema version %d, want %d", i+1, v, len(sqliteMigrations))
 		}
 		var mode string
 		if err := st.r.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {

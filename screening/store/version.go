@@ -58,27 +58,29 @@ func (s *Store) ListsChanged(ctx context.Context, since int64) (v int64, changed
 // left for ListsChanged to report), and returns the lists
 // version that holds the write: a snapshot read at that version or later
 // includes it.
-func (s *Store) listsWrite(ctx context.Context, write func(tx *sql.Tx) error) (int64, error) {
+//
+// The write is recorded as change c in list_changes, the feed the other
+// servers follow (feed.go), and announced to them on PostgreSQL.
+func (s *Store) listsWrite(ctx context.Context, c change, write func(tx *sql.Tx) error) (int64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
-	version := func() (int64, error) {
-		var v int64
-		err := tx.QueryRowContext(ctx, "SELECT version FROM lists_version WHERE id = 1").Scan(&v)
-		return v, err
-	}
-	before, err := version()
-	if err != nil {
+	var before, after int64
+	if err := tx.QueryRowContext(ctx, s.d.lockVersion).Scan(&before); err != nil {
 		return 0, err
 	}
 	if err := write(tx); err != nil {
 		return 0, err
 	}
-	after, err := version()
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT version FROM lists_version WHERE id = 1").Scan(&after); err != nil {
 		return 0, err
+	}
+	if after > before {
+		if err := s.recordChange(ctx, tx, c, after, after-before); err != nil {
+			return 0, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The store's tests run against SQLite, and against PostgreSQL when
+// CALLSCREEN_TEST_POSTGRES holds the URL of a server where the test may
+// create databases (`make unit` runs them both ways): one behaviour, one
+// suite.
+
+// dbSeq numbers the databases the tests create.
+var dbSeq atomic.Int64
+
+// testDatabase returns the database setting of a fresh, empty database
+// for t: a file in a temporary directory, or a new PostgreSQL database
+// dropped when the test ends.
+func testDatabase(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv("CALLSCREEN_TEST_POSTGRES")
+	if admin == "" {
+		return filepath.Join(t.TempDir(), "callscreen.db")
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	name := fmt.Sprintf("callscreen_test_%d_%d", os.Getpid(), dbSeq.Add(1))
+	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		for range 50 { // the store's connections close asynchronously
+			if _, err := db.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err == nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// onPostgres reports whether the tests run against PostgreSQL.
+func onPostgres() bool { return os.Getenv("CALLSCREEN_TEST_POSTGRES") != "" }
+
+// sqliteOnly skips a test of SQLite's own behaviour (files, locks,
+// PRAGMAs) when the suite runs against PostgreSQL.
+func sqliteOnly(t testing.TB) {
+	t.Helper()
+	if onPostgres() {
+		t.Skip("SQLite only")
+	}
+}
+
+// testJournal is where a test keeps the call log journal of database db:
+// beside a SQLite file, in the temporary directory for PostgreSQL.
+func testJournal(db string) string {
+	if !IsPostgres(db) {
+		return db + "-pending"
+	}
+	return filepath.Join(os.TempDir(), filepath.Base(db)+"-pending")
+}
