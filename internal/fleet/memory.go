@@ -42,8 +42,8 @@ func (m *Memory) Subscribe(t *Tracker) {
 	m.mu.Unlock()
 }
 
-// Publish implements Exchange.
-func (m *Memory) Publish(_ context.Context, s []screening.Sighting, window time.Duration) ([]screening.SweepAggregate, error) {
+// PublishSightings implements Exchange.
+func (m *Memory) PublishSightings(_ context.Context, s []screening.Sighting, window time.Duration) ([]screening.SweepAggregate, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	touched := make(map[string]bool)
@@ -78,8 +78,8 @@ func (m *Memory) Publish(_ context.Context, s []screening.Sighting, window time.
 	return out, nil
 }
 
-// Aggregates implements Exchange.
-func (m *Memory) Aggregates(_ context.Context, window time.Duration, minTenants, minFailed int) ([]screening.SweepAggregate, error) {
+// SweepAggregates implements Exchange.
+func (m *Memory) SweepAggregates(_ context.Context, window time.Duration, minTenants, minFailed int) ([]screening.SweepAggregate, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cut := m.now().Add(-window).Truncate(time.Minute)
@@ -135,10 +135,10 @@ func (m *Memory) aggregate(key string, cut time.Time) screening.SweepAggregate {
 	return screening.SummarizeSweep(key, rows)
 }
 
-// Broadcast implements Broadcaster: every subscriber receives the
+// BroadcastSweeps implements Broadcaster: every subscriber receives the
 // aggregates, the sender too (merging its own aggregates again changes
 // nothing).
-func (m *Memory) Broadcast(_ context.Context, a []screening.SweepAggregate) error {
+func (m *Memory) BroadcastSweeps(_ context.Context, a []screening.SweepAggregate) error {
 	m.mu.Lock()
 	subs := m.subs
 	m.mu.Unlock()

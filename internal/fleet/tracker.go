@@ -14,22 +14,22 @@ import (
 // Exchange is the fleet's shared count of sightings: the database all
 // servers write to (screening/store), or Memory within one process.
 type Exchange interface {
-	// Publish adds this server's new sightings to the fleet's and returns
+	// PublishSightings adds this server's new sightings to the fleet's and returns
 	// the fleet-wide aggregates over the window for every number and
 	// prefix (screening.SweepPrefix, keyed with a trailing '*') the
 	// sightings touched. Publishes that touch one number are serialized:
 	// each step of its failed count is seen by exactly one publisher.
-	Publish(ctx context.Context, s []screening.Sighting, window time.Duration) ([]screening.SweepAggregate, error)
-	// Aggregates returns every aggregate in the window with at least
+	PublishSightings(ctx context.Context, s []screening.Sighting, window time.Duration) ([]screening.SweepAggregate, error)
+	// SweepAggregates returns every aggregate in the window with at least
 	// minTenants tenants or minFailed failed challenges: on start-up,
 	// after a reconnect, and periodically.
-	Aggregates(ctx context.Context, window time.Duration, minTenants, minFailed int) ([]screening.SweepAggregate, error)
+	SweepAggregates(ctx context.Context, window time.Duration, minTenants, minFailed int) ([]screening.SweepAggregate, error)
 }
 
 // Broadcaster tells the other servers of the fleet about aggregates that
 // changed; each of them hands what it receives to its Tracker's Receive.
 type Broadcaster interface {
-	Broadcast(ctx context.Context, a []screening.SweepAggregate) error
+	BroadcastSweeps(ctx context.Context, a []screening.SweepAggregate) error
 }
 
 // Config configures a Tracker.
@@ -99,7 +99,8 @@ type Tracker struct {
 	cfg Config
 	o   Options
 
-	wake chan struct{}
+	wake   chan struct{}
+	resync chan struct{}
 
 	mu       sync.RWMutex
 	numbers  map[string]*view
@@ -136,6 +137,7 @@ func New(cfg Config, o Options) *Tracker {
 		cfg:      cfg,
 		o:        o,
 		wake:     make(chan struct{}, 1),
+		resync:   make(chan struct{}, 1),
 		numbers:  make(map[string]*view),
 		prefixes: make(map[string]*view),
 		pending:  make(map[sightingKey]*counts),
@@ -225,6 +227,16 @@ func (t *Tracker) Wake() {
 	}
 }
 
+// Resync asks Run to read every interesting aggregate again: after a
+// broadcast channel (re)connects, since what was broadcast meanwhile was
+// missed.
+func (t *Tracker) Resync() {
+	select {
+	case t.resync <- struct{}{}:
+	default:
+	}
+}
+
 // Receive merges aggregates another server broadcast.
 func (t *Tracker) Receive(aggs []screening.SweepAggregate) {
 	t.mu.Lock()
@@ -280,6 +292,8 @@ func (t *Tracker) Run(ctx context.Context) error {
 		case <-refresh.C:
 			t.refresh(ctx)
 			t.expire(t.o.Now())
+		case <-t.resync:
+			t.refresh(ctx)
 		}
 		if err := t.Flush(ctx); err != nil && ctx.Err() == nil {
 			t.o.Log.Warn("fleet: publishing sightings failed; retrying", "err", err)
@@ -311,7 +325,7 @@ func (t *Tracker) Flush(ctx context.Context) error {
 			failed[k.number] += c.failed
 		}
 	}
-	aggs, err := t.o.Exchange.Publish(ctx, sightings, t.cfg.Window)
+	aggs, err := t.o.Exchange.PublishSightings(ctx, sightings, t.cfg.Window)
 	if err != nil {
 		t.requeue(batch)
 		return fmt.Errorf("fleet: publish %d sightings: %w", len(sightings), err)
@@ -340,7 +354,7 @@ func (t *Tracker) Flush(ctx context.Context) error {
 	t.mu.Unlock()
 
 	if t.o.Broadcaster != nil && len(interesting) > 0 {
-		if err := t.o.Broadcaster.Broadcast(ctx, interesting); err != nil {
+		if err := t.o.Broadcaster.BroadcastSweeps(ctx, interesting); err != nil {
 			t.o.Log.Warn("fleet: broadcasting aggregates failed; the others read them at their next refresh", "err", err)
 		}
 	}
@@ -388,7 +402,7 @@ func (t *Tracker) requeue(batch map[sightingKey]*counts) {
 
 // refresh reads every interesting aggregate.
 func (t *Tracker) refresh(ctx context.Context) {
-	aggs, err := t.o.Exchange.Aggregates(ctx, t.cfg.Window, MinTenants, MinFailed)
+	aggs, err := t.o.Exchange.SweepAggregates(ctx, t.cfg.Window, MinTenants, MinFailed)
 	if err != nil {
 		if ctx.Err() == nil {
 			t.o.Log.Warn("fleet: reading the fleet's aggregates failed", "err", err)

@@ -134,14 +134,14 @@ type failing struct {
 	down bool
 }
 
-func (f *failing) Publish(ctx context.Context, s []screening.Sighting, w time.Duration) ([]screening.SweepAggregate, error) {
+func (f *failing) PublishSightings(ctx context.Context, s []screening.Sighting, w time.Duration) ([]screening.SweepAggregate, error) {
 	f.mu.Lock()
 	down := f.down
 	f.mu.Unlock()
 	if down {
 		return nil, errors.New("connection refused")
 	}
-	return f.Memory.Publish(ctx, s, w)
+	return f.Memory.PublishSightings(ctx, s, w)
 }
 
 func TestTrackerExchangeDown(t *testing.T) {
