@@ -166,7 +166,7 @@ func (sw sweep) run(t *testing.T) sweepResult {
 	clock := &simClock{real0: time.Now(), sim0: time.Now(), k: sw.k}
 	var throttles atomic.Int64
 	servers := newSimServers(t, ctx, sw, clock, &throttles)
-	clock.real0, clock.sim0 = time.Now(), time.Now()
+	start := clock.Now()
 
 	res := sweepResult{actions: make(map[screening.Action]int)}
 	var (
@@ -175,7 +175,7 @@ func (sw sweep) run(t *testing.T) sweepResult {
 	)
 	spacing := sw.over / time.Duration(sw.calls)
 	for i := range sw.calls {
-		if d := clock.sim0.Add(time.Duration(i) * spacing).Sub(clock.Now()); d > 0 {
+		if d := start.Add(time.Duration(i) * spacing).Sub(clock.Now()); d > 0 {
 			clock.sleep(d)
 		}
 		s := servers[sw.tenant(i)]
