@@ -199,11 +199,17 @@ func (t *Tracker) Observe(r screening.Record) {
 		if len(t.numbers) >= t.cfg.MaxNumbers {
 			t.expireLocked(at)
 		}
-		nv = &view{agg: screening.SweepAggregate{Key: v.Caller}}
-		t.numbers[v.Caller] = nv
+		if len(t.numbers) < t.cfg.MaxNumbers {
+			nv = &view{agg: screening.SweepAggregate{Key: v.Caller}}
+			t.numbers[v.Caller] = nv
+		}
 	}
-	nv.seen = max(nv.seen, minute)
-	nv.unsent += failed
+	if nv != nil {
+		// Full: the sighting is still published, but this server's
+		// own failures count only once the fleet answers.
+		nv.seen = max(nv.seen, minute)
+		nv.unsent += failed
+	}
 	k := sightingKey{number: v.Caller, tenant: r.Tenant, minute: minute}
 	p := t.pending[k]
 	if p == nil {

@@ -301,3 +301,30 @@ func BenchmarkLookup(b *testing.B) {
 		})
 	})
 }
+
+// A tracker holds at most MaxNumbers numbers; what it cannot hold is still
+// published.
+func TestTrackerBounded(t *testing.T) {
+	now := t0
+	m := NewMemory(func() time.Time { return now })
+	tr := New(Config{Server: "a", Tenant: "ta", MaxNumbers: 10}, Options{Exchange: m, Now: func() time.Time { return now }})
+	for i := range 50 {
+		tr.Observe(record(fmt.Sprintf("+8190%08d", i), "ta", now, screening.OutcomeRang))
+	}
+	if n := len(tr.numbers); n != 10 {
+		t.Errorf("%d numbers held, want 10", n)
+	}
+	if err := tr.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	aggs, _ := m.SweepAggregates(context.Background(), 10*time.Minute, 1, 0)
+	var numbers int
+	for _, a := range aggs {
+		if !a.IsPrefix() {
+			numbers++
+		}
+	}
+	if numbers != 50 {
+		t.Errorf("%d numbers published, want 50", numbers)
+	}
+}

@@ -28,6 +28,9 @@ const sweepsChannel = "callscreen_sweeps"
 // (PostgreSQL's limit is 8000).
 const maxNotifyPayload = 7900
 
+// pruneSightingsEvery is how often a Store prunes old sightings.
+const pruneSightingsEvery = 5 * time.Minute
+
 // sightingsChunk is how many rows one statement writes or reads.
 const sightingsChunk = 400
 
@@ -92,14 +95,17 @@ func (s *Store) PublishSightings(ctx context.Context, sightings []screening.Sigh
 
 // SweepAggregates returns every aggregate over the window (ending now)
 // with at least minTenants distinct tenants or minFailed failed
-// challenges, numbers and prefixes alike. It also prunes sightings older
-// than two windows (an hour at least): every server refreshes now and
-// then, so the table holds about one window of calls.
+// challenges, numbers and prefixes alike. Every few minutes it also
+// prunes sightings older than two windows (an hour at least): every
+// server refreshes now and then, so the table holds about one window of
+// calls.
 func (s *Store) SweepAggregates(ctx context.Context, window time.Duration, minTenants, minFailed int) ([]screening.SweepAggregate, error) {
 	now := time.Now()
-	old := sweepCut(now, max(2*window, time.Hour))
-	if _, err := s.w.ExecContext(ctx, s.q("DELETE FROM fleet_sightings WHERE minute < CAST(? AS BIGINT)"), old.UnixNano()); err != nil {
-		return nil, fmt.Errorf("store: prune sightings: %w", err)
+	if last := s.sightingsPruned.Load(); now.UnixNano()-last >= int64(pruneSightingsEvery) && s.sightingsPruned.CompareAndSwap(last, now.UnixNano()) {
+		old := sweepCut(now, max(2*window, time.Hour))
+		if _, err := s.w.ExecContext(ctx, s.q("DELETE FROM fleet_sightings WHERE minute < CAST(? AS BIGINT)"), old.UnixNano()); err != nil {
+			return nil, fmt.Errorf("store: prune sightings: %w", err)
+		}
 	}
 	tx, err := s.r.BeginTx(ctx, s.d.consistent)
 	if err != nil {
