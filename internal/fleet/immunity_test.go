@@ -148,7 +148,7 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 			fleet.Options{Exchange: ex, Broadcaster: bc, Throttle: put, Now: clock.Now})
 		mem.Subscribe(tr)
 		if ps != nil {
-			go ps.WatchSweeps(ctx, tr.Receive, tr.Resync)
+			go tr.Follow(ctx, ps)
 		}
 		eng, err := screening.NewEngine(screening.Policy{
 			Profiles: map[string]*screening.Profile{"default": &prof},

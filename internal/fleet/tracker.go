@@ -32,6 +32,13 @@ type Broadcaster interface {
 	BroadcastSweeps(ctx context.Context, a []screening.SweepAggregate) error
 }
 
+// Watcher delivers the aggregates other servers broadcast, and calls
+// resync each time it (re)connects (screening/store's Store on
+// PostgreSQL; on SQLite it returns at once).
+type Watcher interface {
+	WatchSweeps(ctx context.Context, fn func([]screening.SweepAggregate), resync func())
+}
+
 // Config configures a Tracker.
 type Config struct {
 	// Server and Tenant name this server and the tenant it screens for.
@@ -242,6 +249,10 @@ func (t *Tracker) Resync() {
 	default:
 	}
 }
+
+// Follow merges the aggregates w delivers until ctx ends, and reads them
+// all again whenever w reconnects.
+func (t *Tracker) Follow(ctx context.Context, w Watcher) { w.WatchSweeps(ctx, t.Receive, t.Resync) }
 
 // Receive merges aggregates another server broadcast.
 func (t *Tracker) Receive(aggs []screening.SweepAggregate) {
