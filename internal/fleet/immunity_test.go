@@ -2,9 +2,7 @@ package fleet_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to create a test database
-
 	"github.com/callscreen/callscreen/internal/fleet"
+	"github.com/callscreen/callscreen/internal/pgtest"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
@@ -25,7 +22,7 @@ import (
 // own Tracker and engine (screening.Engine.Evaluate with a default JP
 // profile reading the tracker), records its finished calls into the
 // tracker, and the trackers exchange counts through Memory, SQLite or
-// PostgreSQL (CALLSCREEN_TEST_POSTGRES).
+// PostgreSQL (a throwaway cluster, internal/pgtest).
 
 // simClock runs simulated time k times faster than the wall clock, so
 // that a sweep over ten minutes takes seconds while the exchange between
@@ -109,7 +106,8 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 		// share a process, so they broadcast in memory.
 		ex, bc = st, mem
 	case "postgres":
-		db := postgresDatabase(t)
+		pgtest.Need(t, pg)
+		db := pg.NewDatabase(t)
 		for range (sw.servers + 9) / 10 {
 			s, err := store.Open(ctx, db)
 			if err != nil {
@@ -122,6 +120,7 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 	if st != nil {
 		t.Cleanup(func() { st.Close() })
 	}
+	ready := make(chan struct{}, sw.servers)
 	put := func(_ context.Context, e screening.Entry) error {
 		throttles.Add(1)
 		// The service puts it in the store; the change feed brings it to
@@ -148,7 +147,7 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 			fleet.Options{Exchange: ex, Broadcaster: bc, Throttle: put, Now: clock.Now})
 		mem.Subscribe(tr)
 		if ps != nil {
-			go tr.Follow(ctx, ps)
+			go tr.Follow(ctx, readyWatcher{ps, ready})
 		}
 		eng, err := screening.NewEngine(screening.Policy{
 			Profiles: map[string]*screening.Profile{"default": &prof},
@@ -163,7 +162,14 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 		go tr.Run(ctx)
 	}
 	if sw.exchange == "postgres" {
-		time.Sleep(time.Second) // the listeners connect and the trackers read the fleet's aggregates
+		// Every server follows the broadcasts before the sweep begins.
+		for range servers {
+			select {
+			case <-ready:
+			case <-time.After(time.Minute):
+				t.Fatal("the servers' listeners did not connect within a minute")
+			}
+		}
 	}
 	return servers
 }
@@ -240,39 +246,15 @@ func (sw sweep) run(t *testing.T) sweepResult {
 	return res
 }
 
-// postgresDatabase creates a fresh database on CALLSCREEN_TEST_POSTGRES's
-// server, dropped when the test ends.
-func postgresDatabase(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("CALLSCREEN_TEST_POSTGRES")
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("callscreen_fleetsim_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for range 50 {
-			if _, err := db.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		db.Close()
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+// pg is the PostgreSQL cluster the tests share (internal/pgtest); nil
+// when PostgreSQL is not installed.
+var pg *pgtest.Cluster
+
+func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
 
 // TestTimeToImmunity plays a quick sweep in memory; with
 // CALLSCREEN_FLEETSIM=1 it plays every rate on every exchange (about three
-// minutes; PostgreSQL with CALLSCREEN_TEST_POSTGRES).
+// minutes; PostgreSQL when it is installed, see internal/pgtest).
 func TestTimeToImmunity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays sweeps in real time")
@@ -287,7 +269,7 @@ func TestTimeToImmunity(t *testing.T) {
 	full := os.Getenv("CALLSCREEN_FLEETSIM") != ""
 	if full {
 		exchanges = append(exchanges, "sqlite")
-		if os.Getenv("CALLSCREEN_TEST_POSTGRES") != "" {
+		if pg != nil {
 			exchanges = append(exchanges, "postgres")
 		}
 		rates = []rate{

@@ -3,26 +3,22 @@ package fleet_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/callscreen/callscreen/internal/fleet"
+	"github.com/callscreen/callscreen/internal/pgtest"
 	"github.com/callscreen/callscreen/screening"
 	"github.com/callscreen/callscreen/screening/store"
 )
 
 // TestPropagation measures how long a failed challenge at server A takes
 // to reach server B's Lookup: A's Observe, its tracker's publish, the
-// broadcast, B's merge. Each server has its own Store on PostgreSQL
-// (CALLSCREEN_TEST_POSTGRES), or both share a Memory.
+// broadcast, B's merge. Each server has its own Store on PostgreSQL, or
+// both share a Memory.
 func TestPropagation(t *testing.T) {
-	exchanges := []string{"memory"}
-	if os.Getenv("CALLSCREEN_TEST_POSTGRES") != "" {
-		exchanges = append(exchanges, "postgres")
-	}
-	for _, ex := range exchanges {
+	for _, ex := range []string{"memory", "postgres"} {
 		t.Run(ex, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -35,7 +31,8 @@ func TestPropagation(t *testing.T) {
 				m.Subscribe(a)
 				m.Subscribe(b)
 			case "postgres":
-				db := postgresDatabase(t)
+				pgtest.Need(t, pg)
+				db := pg.NewDatabase(t)
 				sa, err := store.Open(ctx, db)
 				if err != nil {
 					t.Fatal(err)
