@@ -90,7 +90,10 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 		mem = fleet.NewMemory(clock.Now)
 		st  *store.Store
 		// pgStores: on PostgreSQL every ten servers share a Store (a
-		// pool of connections), as one server has its own.
+		// pool of connections) and its one listening connection, as
+		// ten processes on ten machines would have ten: a hundred
+		// listening backends and a hundred simulated servers would not
+		// fit this machine's CPUs beside the database.
 		pgStores []*store.Store
 	)
 	switch sw.exchange {
@@ -120,7 +123,7 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 	if st != nil {
 		t.Cleanup(func() { st.Close() })
 	}
-	ready := make(chan struct{}, sw.servers)
+	ready := make(chan struct{}, len(pgStores))
 	put := func(_ context.Context, e screening.Entry) error {
 		throttles.Add(1)
 		// The service puts it in the store; the change feed brings it to
@@ -146,9 +149,6 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 		tr := fleet.New(fleet.Config{Server: fmt.Sprintf("pbx-%03d", i), Tenant: tenant, Throttle: sw.throttle, ThrottleFailed: prof.Sweep.Failed},
 			fleet.Options{Exchange: ex, Broadcaster: bc, Throttle: put, Now: clock.Now})
 		mem.Subscribe(tr)
-		if ps != nil {
-			go tr.Follow(ctx, readyWatcher{ps, ready})
-		}
 		eng, err := screening.NewEngine(screening.Policy{
 			Profiles: map[string]*screening.Profile{"default": &prof},
 			Default:  "default",
@@ -161,9 +161,25 @@ func newSimServers(t *testing.T, ctx context.Context, sw sweep, clock *simClock,
 		servers[i] = &simServer{name: fmt.Sprintf("pbx-%03d", i), tenant: tenant, did: fmt.Sprintf("0355%06d", i), tr: tr, eng: eng, lists: lists}
 		go tr.Run(ctx)
 	}
+	for g, ps := range pgStores {
+		group := servers[g*10 : min(g*10+10, len(servers))]
+		go ps.WatchSweeps(ctx, func(a []screening.SweepAggregate) {
+			for _, s := range group {
+				s.tr.Receive(a)
+			}
+		}, func() {
+			for _, s := range group {
+				s.tr.Resync()
+			}
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		})
+	}
 	if sw.exchange == "postgres" {
 		// Every server follows the broadcasts before the sweep begins.
-		for range servers {
+		for range pgStores {
 			select {
 			case <-ready:
 			case <-time.After(time.Minute):

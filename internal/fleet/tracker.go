@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -201,7 +202,9 @@ func (t *Tracker) Observe(r screening.Record) {
 
 	t.mu.Lock()
 	nv := t.numbers[v.Caller]
-	first := nv == nil || (nv.seen <= cut && !nv.agg.Last.After(at.Add(-t.cfg.Window)))
+	// The first call from the number this server finishes in the window
+	// is news for the fleet.
+	first := nv == nil || nv.seen <= cut
 	if nv == nil {
 		if len(t.numbers) >= t.cfg.MaxNumbers {
 			t.expireLocked(at)
@@ -392,7 +395,7 @@ func (t *Tracker) throttle(ctx context.Context, a screening.SweepAggregate) {
 		Number:  a.Key,
 		Expires: now.Add(t.cfg.Throttle),
 		Source:  screening.SourceFleetSweep,
-		Reason:  fmt.Sprintf("failed the challenge %d times at %d businesses of the fleet in the last %s", a.Failed, a.Tenants, t.cfg.Window),
+		Reason:  fmt.Sprintf("failed the challenge %d times at %d businesses of the fleet in the last %s", a.Failed, a.Tenants, minutes(t.cfg.Window)),
 		Created: now,
 	}
 	if err := t.o.Throttle(ctx, e); err != nil {
@@ -461,4 +464,14 @@ func (t *Tracker) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return len(t.numbers) + len(t.prefixes)
+}
+
+// minutes prints a window for people: "10m", "1h", "1h30m".
+func minutes(d time.Duration) string {
+	s := d.Round(time.Minute).String()
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,6 +206,9 @@ func TestTrackerThrottleOnce(t *testing.T) {
 	if e.Kind != screening.Block || e.Number != "+819011112222" || e.Tenant != "" || e.Source != screening.SourceFleetSweep || !e.Expires.Equal(now.Add(30*time.Minute)) {
 		t.Errorf("throttle %+v, want a fleet-wide block from fleet-sweep for 30m", e)
 	}
+	if !strings.Contains(e.Reason, "failed the challenge 2 times at 2 businesses of the fleet in the last 10m") {
+		t.Errorf("throttle reason %q", e.Reason)
+	}
 	if err := screening.ValidateEntrySource(e.Kind, e.Source, e.Expires); err != nil {
 		t.Errorf("the throttle would be refused: %v", err)
 	}
@@ -326,5 +330,13 @@ func TestTrackerBounded(t *testing.T) {
 	}
 	if numbers != 50 {
 		t.Errorf("%d numbers published, want 50", numbers)
+	}
+}
+
+func TestMinutes(t *testing.T) {
+	for d, want := range map[time.Duration]string{10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m", 2*time.Hour + 5*time.Minute: "2h5m"} {
+		if got := minutes(d); got != want {
+			t.Errorf("minutes(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
