@@ -30,6 +30,11 @@ func newAdmin(cfg *config.Config, rt *screener, svc *service.Service, logw *stor
 		Username:         cfg.HTTP.Username,
 		Password:         cfg.HTTP.Password,
 		InsecurePassword: cfg.HTTP.InsecurePassword,
+
+		// The fleet view's login; off while http.integrator_username is empty.
+		IntegratorUsername: cfg.HTTP.IntegratorUsername,
+		IntegratorPassword: cfg.HTTP.IntegratorPassword,
+
 		SessionTimeout:   cfg.HTTP.SessionTimeout,
 		Logger:           log.With("component", "admin"),
 		State: func() admin.State {
