@@ -30,11 +30,6 @@ func newAdmin(cfg *config.Config, rt *screener, svc *service.Service, logw *stor
 		Username:         cfg.HTTP.Username,
 		Password:         cfg.HTTP.Password,
 		InsecurePassword: cfg.HTTP.InsecurePassword,
-
-		// The fleet view's login; off while http.integrator_username is empty.
-		IntegratorUsername: cfg.HTTP.IntegratorUsername,
-		IntegratorPassword: cfg.HTTP.IntegratorPassword,
-
 		SessionTimeout:   cfg.HTTP.SessionTimeout,
 		Logger:           log.With("component", "admin"),
 		State: func() admin.State {
@@ -58,6 +53,9 @@ func newAdmin(cfg *config.Config, rt *screener, svc *service.Service, logw *stor
 				Database:   cfg.Database,
 			}
 		},
+		// The fleet view's login; off while http.integrator_username is empty.
+		IntegratorUsername: cfg.HTTP.IntegratorUsername,
+		IntegratorPassword: cfg.HTTP.IntegratorPassword,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("http.dashboard: %w", err)
