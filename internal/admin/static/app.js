@@ -690,6 +690,7 @@
 
   let fleet = null; // GET /api/fleet, for the integrator
   let fleetShape = '';
+  let addScopePicked = false;
 
   function isIntegrator() { return role === 'integrator'; }
   // hasScopes: list entries have scopes worth showing.
@@ -740,7 +741,8 @@
     if (own) add.add(new Option(t('scope.tenant', { t: own }), 't:' + own));
     if (isIntegrator() || !own) add.add(new Option(t('scope.fleet'), 'fleet'));
     if (isIntegrator()) tenantNames().forEach((n) => { if (n !== own) add.add(new Option(t('scope.tenant', { t: n }), 't:' + n)); });
-    if ([...add.options].some((o) => o.value === cur)) add.value = cur;
+    // The server's own tenant first, until the operator picks another.
+    if (addScopePicked && [...add.options].some((o) => o.value === cur)) add.value = cur;
     add.disabled = add.options.length < 2;
     $('import-scope').textContent = add.selectedIndex >= 0 ? t('lists.importScope', { s: add.options[add.selectedIndex].text }) : '';
 
@@ -1075,7 +1077,7 @@
 
   $('entries-search').addEventListener('submit', (ev) => { ev.preventDefault(); entriesOffset = 0; loadEntries(); });
   $('entries-scope').addEventListener('change', () => { entriesOffset = 0; loadEntries(); });
-  $('add-scope').addEventListener('change', fillScopes);
+  $('add-scope').addEventListener('change', () => { addScopePicked = true; fillScopes(); });
   $('entries-prev').addEventListener('click', () => { entriesOffset = Math.max(0, entriesOffset - 100); loadEntries(); });
   $('entries-next').addEventListener('click', () => { entriesOffset += 100; loadEntries(); });
 
