@@ -537,6 +537,10 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if !removed {
+		if _, confined := s.confinedTo(c); confined && s.fleetWide(r.Context(), k, number) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("%s is on the fleet-wide %s list, which is read-only here (the integrator login changes it)", number, k))
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("%s is not on the %s list%s", number, k, scopeWords(tenant, s.opts.Tenant)))
 		return
 	}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callscreen/callscreen/screening"
+	"github.com/callscreen/callscreen/screening/store"
 )
 
 // Servers and tenants (fleet mode). A server screens for one tenant
@@ -109,6 +111,21 @@ func scopeWords(tenant, own string) string {
 		return " (fleet-wide)"
 	}
 	return fmt.Sprintf(" of tenant %q", tenant)
+}
+
+// fleetWide reports whether list k holds number in the fleet-wide scope
+// (for a clearer refusal than "not found").
+func (s *Server) fleetWide(ctx context.Context, k screening.ListKind, number string) bool {
+	es, err := s.opts.Store.Entries(ctx, store.ListFilter{Kind: k, Prefix: number, Tenants: []string{""}, IncludeExpired: true})
+	if err != nil {
+		return false
+	}
+	for _, e := range es {
+		if e.Number == number {
+			return true
+		}
+	}
+	return false
 }
 
 // entryView is a list entry as the API shows it: with its scope, and
