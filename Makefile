@@ -56,8 +56,15 @@ lint:
 	$(GO) vet ./...
 
 # The end-to-end packages under integration/ run in `make integration`.
+# PostgreSQL 15's binaries (integration/postgres/install.sh) let the
+# PostgreSQL store's tests run their own throwaway clusters
+# (internal/pgtest); CALLSCREEN_REQUIRE_POSTGRES=1 makes a missing
+# PostgreSQL fail those tests instead of skipping them.
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/integration')
+	integration/postgres/install.sh
+	CALLSCREEN_REQUIRE_POSTGRES=1 $(GO) test -count=1 $$($(GO) list ./... | grep -v '/integration')
+	@echo "the store's suite again, against PostgreSQL:"
+	CALLSCREEN_REQUIRE_POSTGRES=1 CALLSCREEN_STORE_BACKEND=postgres $(GO) test -count=1 ./screening/store/
 
 ## fuzz: every Fuzz target of every package (outside integration/) for
 ## $(FUZZTIME) each, against its committed corpus (testdata/fuzz). A
@@ -76,11 +83,12 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
-## integration: installs Asterisk 22 (cached chroot) and sipp, then places
-## real SIP calls through callscreen.
+## integration: installs Asterisk 22 (cached chroot), sipp and PostgreSQL
+## 15, then places real SIP calls through callscreen.
 integration: build
 	integration/asterisk/install.sh
-	CALLSCREEN_INTEGRATION=1 $(GO) test -count=1 -v -timeout 40m ./integration/...
+	integration/postgres/install.sh
+	CALLSCREEN_REQUIRE_POSTGRES=1 CALLSCREEN_INTEGRATION=1 $(GO) test -count=1 -v -timeout 40m ./integration/...
 
 ## faults: fault injection under 20 calls/s (about 20 minutes, not part of
 ## `make test`): callscreen SIGKILLed and restarted, Asterisk restarted,

@@ -48,6 +48,10 @@ const (
 	SourceChallenge = "challenge"
 	SourceVelocity  = "velocity"
 	SourceCallback  = "callback"
+	// SourceFleetSweep marks a fleet-wide (Tenant "") block entry that
+	// throttles a number which failed the challenge across the fleet as
+	// often as the profile's sweep.failed (fleet mode).
+	SourceFleetSweep = "fleet-sweep"
 )
 
 // Entry is one list entry. Number is an E.164 number ("+81312345678") or a
@@ -114,10 +118,10 @@ func ValidateEntrySource(k ListKind, source string, expires time.Time) error {
 		kinds, automatic = listKinds[:], false
 	case SourceChallenge, SourceCallback:
 		kinds = []ListKind{Allow}
-	case SourceVelocity, SourceChallengeFailures:
+	case SourceVelocity, SourceChallengeFailures, SourceFleetSweep:
 		kinds = []ListKind{Block}
 	default:
-		return fmt.Errorf("source: %q is not one of operator, import, challenge, callback, velocity, %s", source, SourceChallengeFailures)
+		return fmt.Errorf("source: %q is not one of operator, import, challenge, callback, velocity, %s, %s", source, SourceChallengeFailures, SourceFleetSweep)
 	}
 	if !slices.Contains(kinds, k) {
 		return fmt.Errorf("source: %q entries belong on the %s list, not %s", source, kinds[0], k)
@@ -376,10 +380,10 @@ func (l *Lists) DeleteAt(k ListKind, number string, v int64) {
 
 // ApplyAt applies a change another server (or this one) made to the
 // store at lists version v, read from the store's change feed: e is put,
-// or its kind and number removed. A change the lists already hold at v or
-// later (in their snapshot, or a newer change of the same entry made
-// here, stored or still pending) is skipped, so that applying the feed
-// in order never undoes a newer change.
+// or its kind and number removed. A change the lists already hold (their
+// snapshot is at v or later) or that a newer change of the same entry
+// made here overrides (stored later, or still pending) is skipped, so
+// that applying the feed in order never undoes a newer change.
 func (l *Lists) ApplyAt(e Entry, removed bool, v int64) {
 	if v <= l.base.Load().version {
 		return
@@ -391,7 +395,10 @@ func (l *Lists) ApplyAt(e Entry, removed bool, v int64) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if have, ok := l.overlay[key]; ok && have.version >= v {
+	// At the same version the feed wins: it read the store after the
+	// change, and knows, say, that another scope still holds a number
+	// this server removed from its own.
+	if have, ok := l.overlay[key]; ok && have.version > v {
 		return
 	}
 	l.changeLocked(key, o)

@@ -197,3 +197,43 @@ func TestListsReplaceKeepsNewerChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestListsApplyAt checks how a change read from the store's feed lands
+// on the live lists: never over a newer change made here, nor over what
+// the snapshot already holds; at the same version the feed wins.
+func TestListsApplyAt(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	const number = "+81312345678"
+	block := Entry{Kind: Block, Number: number, Source: SourceOperator}
+	fleet := Entry{Kind: Block, Number: number, Source: SourceOperator, Reason: "fleet-wide"}
+	tests := []struct {
+		name    string
+		local   func(l *Lists) // this server's change first
+		feed    Entry
+		removed bool
+		at      int64
+		blocked bool
+	}{
+		{"put from another server", nil, block, false, 11, true},
+		{"removal from another server", func(l *Lists) { l.PutAt(block, 11) }, block, true, 12, false},
+		{"older than the snapshot", nil, block, false, 10, false},
+		{"older than a change made here", func(l *Lists) { l.DeleteAt(Block, number, 13) }, block, false, 12, false},
+		{"while a change made here is being stored", func(l *Lists) { l.Delete(Block, number); l.PutPending(block) }, block, true, 12, true},
+		{"this server's own change coming back", func(l *Lists) { l.PutAt(block, 11) }, block, false, 11, true},
+		{"same version: another scope still holds it", func(l *Lists) { l.DeleteAt(Block, number, 11) }, fleet, false, 11, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b ListBuilder
+			b.SetVersion(10)
+			l := NewLists(b.Build())
+			if tt.local != nil {
+				tt.local(l)
+			}
+			l.ApplyAt(tt.feed, tt.removed, tt.at)
+			if _, ok := l.Lookup(Block, number, now); ok != tt.blocked {
+				t.Errorf("blocked = %v, want %v", ok, tt.blocked)
+			}
+		})
+	}
+}

@@ -23,6 +23,7 @@ func newAdmin(cfg *config.Config, rt *screener, svc *service.Service, logw *stor
 	srv, err := admin.New(admin.Options{
 		Store:     rt.store,
 		Lists:     svc,
+		Tenant:    cfg.Fleet.Tenant,
 		Normalize: rt.normalizer(),
 		National: func(e164 string) string {
 			return screening.NationalFormat(e164, rt.engine.ProfileFor("", "").Country)
@@ -50,7 +51,7 @@ func newAdmin(cfg *config.Config, rt *screener, svc *service.Service, logw *stor
 				LogWritten: logw.Written(),
 				LogDropped: logw.Dropped(),
 				LogFailed:  logw.Failed(),
-				Database:   cfg.Database,
+				Database:   store.RedactURL(cfg.Database),
 			}
 		},
 		// The fleet view's login; off while http.integrator_username is empty.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -399,6 +401,10 @@ func (d *doctorRun) checkHTTP(ctx context.Context, cfg *config.Config) {
 }
 
 func (d *doctorRun) checkDatabase(ctx context.Context, cfg *config.Config) {
+	if store.IsPostgres(cfg.Database) {
+		d.checkFleetDatabase(ctx, cfg)
+		return
+	}
 	path := cfg.Database
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -463,4 +469,93 @@ func atoiOr(s string, def int) int {
 		return def
 	}
 	return n
+}
+
+// checkFleetDatabase checks the shared PostgreSQL database: that it
+// answers with a schema this program knows, how many call records wait
+// here for it, and how far behind the running serve is (its /metrics).
+func (d *doctorRun) checkFleetDatabase(ctx context.Context, cfg *config.Config) {
+	name := store.RedactURL(cfg.Database)
+	octx, cancel := context.WithTimeout(ctx, max(d.timeout, 5*time.Second))
+	defer cancel()
+	st, err := store.Open(octx, cfg.Database)
+	if err != nil {
+		d.fail("database", fmt.Sprintf("%s: %v", name, err),
+			"check the URL, that PostgreSQL listens there, that pg_hba.conf admits this host for the role, and the role's password (docs/FLEET.md)")
+	} else {
+		defer st.Close()
+		have, want, err := st.SchemaVersion(octx)
+		switch {
+		case err != nil:
+			d.fail("database", fmt.Sprintf("%s: reading the schema version: %v", name, err), "")
+		case have != want:
+			d.fail("database", fmt.Sprintf("%s: schema version %d, this program's is %d", name, have, want),
+				"upgrade every callscreen of the fleet to the same version")
+		default:
+			d.ok("database", "%s answers (schema %d), server %q, tenant %q", name, have, cfg.Fleet.Server, cfg.Fleet.Tenant)
+		}
+	}
+	// Records this server holds for the database: in its journal (and
+	// journals set aside), and as serve's /metrics report them.
+	waiting := journalRecords(cfg.Log.Journal)
+	aside, _ := filepath.Glob(cfg.Log.Journal + ".*.unwritten")
+	for _, f := range aside {
+		waiting += journalRecords(f)
+	}
+	m := d.serveMetrics(ctx, cfg, "callscreen_log_records_pending", "callscreen_lists_feed_age_seconds")
+	pending, age := m["callscreen_log_records_pending"], m["callscreen_lists_feed_age_seconds"]
+	switch {
+	case m == nil && waiting > 0:
+		d.warn("database lag", fmt.Sprintf("%d call record(s) wait in %s for the database", waiting, cfg.Log.Journal),
+			"callscreen serve writes them when it starts and the database takes writes")
+	case m == nil:
+		d.ok("database lag", "nothing waits for the database (serve is not running)")
+	case pending > 0 || age > 5:
+		d.warn("database lag", fmt.Sprintf("serve: %.0f call record(s) wait for the database; lists last read from it %.1f s ago", pending, age),
+			"the database is unreachable or slow: calls are screened from the lists in memory and the records wait in "+cfg.Log.Journal)
+	default:
+		d.ok("database lag", "serve: no call record waits; lists read from the database %.1f s ago", age)
+	}
+}
+
+// journalRecords counts the lines of a call log journal (0 when there is
+// none).
+func journalRecords(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte{'\n'})
+}
+
+// serveMetrics reads the named gauges from the running serve's /metrics;
+// nil when it does not answer.
+func (d *doctorRun) serveMetrics(ctx context.Context, cfg *config.Config, names ...string) map[string]float64 {
+	hctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(hctx, http.MethodGet, "http://"+dialable(cfg.HTTP.Listen)+"/metrics", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }

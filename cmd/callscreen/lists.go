@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,8 +71,11 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--expires %q: want a duration (90m, 24h, 7d) or a date (2026-12-31)", s)
 }
 
+// tenantHelp describes the --tenant flag of the list commands.
+const tenantHelp = "the tenant whose entries these are (fleet mode); empty: every tenant sharing the database"
+
 func newListsAdd(g *globals) *cobra.Command {
-	var reason, expires string
+	var reason, expires, tenant string
 	cmd := &cobra.Command{
 		Use:   "add KIND NUMBER...",
 		Short: "Add numbers or prefix patterns to a list",
@@ -104,7 +109,7 @@ func newListsAdd(g *globals) *cobra.Command {
 				if err != nil {
 					return usageError{err}
 				}
-				entries = append(entries, screening.Entry{Kind: kind, Number: n, Expires: exp, Source: screening.SourceOperator, Reason: reason, Created: now})
+				entries = append(entries, screening.Entry{Kind: kind, Number: n, Expires: exp, Source: screening.SourceOperator, Reason: reason, Created: now, Tenant: tenant})
 			}
 			if !cmd.Flags().Changed("reason") {
 				// No --reason: an entry already on the list keeps its own.
@@ -123,6 +128,7 @@ func newListsAdd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the entry exists (shown in verdicts); without it, an entry already listed keeps its reason")
 	cmd.Flags().StringVar(&expires, "expires", "", "expire after a duration (24h, 7d) or on a date (2026-12-31)")
+	cmd.Flags().StringVar(&tenant, "tenant", "", tenantHelp)
 	return cmd
 }
 
@@ -142,7 +148,8 @@ func openForLists(cmd *cobra.Command, g *globals) (*screener, *store.Store, erro
 }
 
 func newListsRemove(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var tenant string
+	cmd := &cobra.Command{
 		Use:     "remove KIND NUMBER...",
 		Aliases: []string{"rm", "delete"},
 		Short:   "Remove numbers or prefix patterns from a list",
@@ -164,7 +171,7 @@ func newListsRemove(g *globals) *cobra.Command {
 				if err != nil {
 					return usageError{err}
 				}
-				ok, err := st.Delete(cmd.Context(), kind, n)
+				ok, _, err := st.DeleteVersion(cmd.Context(), tenant, kind, n)
 				if err != nil {
 					return err
 				}
@@ -181,12 +188,15 @@ func newListsRemove(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", tenantHelp)
+	return cmd
 }
 
 func newListsShow(g *globals) *cobra.Command {
 	var (
 		f      store.ListFilter
 		asJSON bool
+		tenant string
 	)
 	cmd := &cobra.Command{
 		Use:     "show [KIND]",
@@ -203,6 +213,9 @@ func newListsShow(g *globals) *cobra.Command {
 			}
 			if err := checkSource(f.Source); err != nil {
 				return usageError{err}
+			}
+			if cmd.Flags().Changed("tenant") {
+				f.Tenants = []string{tenant}
 			}
 			rt, st, err := openForLists(cmd, g)
 			if err != nil {
@@ -228,6 +241,7 @@ func newListsShow(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&f.IncludeExpired, "expired", false, "include expired entries not yet purged")
 	cmd.Flags().IntVar(&f.Limit, "limit", 200, "show at most this many (0: all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&tenant, "tenant", "", "only the entries of this tenant (\"\": those of every tenant)")
 	return cmd
 }
 
@@ -240,8 +254,15 @@ func printEntries(w io.Writer, entries []screening.Entry, country string) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	scoped := slices.ContainsFunc(entries, func(e screening.Entry) bool { return e.Tenant != "" })
+	if scoped {
+		fmt.Fprint(tw, "TENANT\t")
+	}
 	fmt.Fprintln(tw, "LIST\tNUMBER\tSOURCE\tEXPIRES\tADDED\tREASON")
 	for _, e := range entries {
+		if scoped {
+			fmt.Fprintf(tw, "%s\t", cmp.Or(e.Tenant, "(all)"))
+		}
 		exp := "never"
 		if !e.Expires.IsZero() {
 			exp = e.Expires.Local().Format("2006-01-02 15:04")
@@ -256,7 +277,10 @@ func printEntries(w io.Writer, entries []screening.Entry, country string) {
 }
 
 func newListsImport(g *globals) *cobra.Command {
-	var skipBad bool
+	var (
+		skipBad bool
+		tenant  string
+	)
 	cmd := &cobra.Command{
 		Use:   "import KIND FILE",
 		Short: "Import numbers from CSV or text (one per line; number,reason,expires)",
@@ -297,6 +321,7 @@ number, unless --skip-bad is given. Use - for standard input.`,
 				Normalize: rt.normalizer(),
 				SkipBad:   skipBad,
 				Progress:  bar.update,
+				Tenant:    tenant,
 			})
 			bar.done()
 			if err != nil {
@@ -314,6 +339,7 @@ number, unless --skip-bad is given. Use - for standard input.`,
 		},
 	}
 	cmd.Flags().BoolVar(&skipBad, "skip-bad", false, "import the good lines and report the bad ones")
+	cmd.Flags().StringVar(&tenant, "tenant", "", tenantHelp)
 	return cmd
 }
 

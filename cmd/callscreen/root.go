@@ -60,7 +60,7 @@ func (g *globals) load() (*config.Config, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	if g.database != "" {
-		cfg.Database = g.database
+		cfg.SetDatabase(g.database)
 	}
 	return cfg, nil
 }

@@ -34,16 +34,16 @@ type screenerOptions struct {
 func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) (*screener, error) {
 	rt := &screener{cfg: cfg, numbers: screening.NewNumbering(cfg.Numbers.CacheSize)}
 	var snap *screening.ListSnapshot
-	if _, err := os.Stat(cfg.Database); err == nil || !opts.readOnly {
+	if _, err := os.Stat(cfg.Database); err == nil || !opts.readOnly || store.IsPostgres(cfg.Database) {
 		st, err := openStore(ctx, cfg.Database)
 		if err != nil {
 			return nil, err
 		}
 		rt.store = st
 		if !opts.noLists {
-			if snap, err = st.Snapshot(ctx, time.Now()); err != nil {
+			if snap, err = st.SnapshotFor(ctx, time.Now(), cfg.Fleet.Tenant); err != nil {
 				st.Close()
-				return nil, fmt.Errorf("loading lists from %s: %w", cfg.Database, err)
+				return nil, fmt.Errorf("loading lists from %s: %w", store.RedactURL(cfg.Database), err)
 			}
 		}
 	}
@@ -58,6 +58,13 @@ func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) 
 }
 
 func openStore(ctx context.Context, path string) (*store.Store, error) {
+	if store.IsPostgres(path) {
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		return st, nil
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("database directory: %w", err)

@@ -83,7 +83,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	logw, err := store.NewLogWriter(ctx, rt.store, store.LogOptions{
 		Logger:  log,
 		Linger:  logLinger,
-		Journal: rt.store.Path() + "-pending",
+		Journal: cfg.Log.Journal,
+		Buffer:  logBuffer(cfg.Database),
 	})
 	if err != nil {
 		return err
@@ -91,7 +92,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	m := metrics.New(logw)
 	m.SetBuildInfo(version)
 	m.WatchLists(func(k screening.ListKind) int { return rt.lists.Snapshot().Len(k) })
-	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: log.With("component", "notify"), CallLog: rt.store, UserAgent: "callscreen/" + version})
+	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: log.With("component", "notify"), CallLog: tenantCallLog{rt.store, cfg.Fleet.Tenant}, UserAgent: "callscreen/" + version})
 	if err != nil {
 		return err
 	}
@@ -100,9 +101,21 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	svc := service.New(rt.store, rt.lists, service.Options{
 		Log: logw, Metrics: m, Notifier: notifier,
 		Throttle: cfg.Throttle, Retention: cfg.Log.Retention,
+		Tenant: cfg.Fleet.Tenant, Server: cfg.Fleet.Server,
 		Logger: log.With("component", "lists"),
 	})
 	m.WatchRetention(svc)
+	m.WatchGauge("lists_feed_age_seconds", "Seconds since serve last read the lists' change feed from the database: how stale its lists may be (it grows through a database outage; calls are screened from the lists in memory meanwhile).",
+		func() float64 {
+			if t := svc.Synced(); !t.IsZero() {
+				return time.Since(t).Seconds()
+			}
+			return 0
+		})
+	m.WatchGauge("list_writes_pending", "Automatic list changes (remembered callers, throttles) held in memory and retried until the database takes them.",
+		func() float64 { return float64(svc.PendingWrites()) })
+	m.WatchGauge("log_records_pending", "Call records accepted but not yet in the database (they wait in memory and in the journal, log.journal).",
+		func() float64 { return float64(logw.Pending()) })
 
 	// Listen before anything else so a port clash fails start-up.
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -217,7 +230,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	run("retention", svc.RunRetention)
 
 	log.Info("callscreen started", "version", version, "procs", runtime.GOMAXPROCS(0), "ari", cfg.ARI.Enabled, "agi", cfg.AGI.Enabled,
-		"http", httpLn.Addr().String(), "database", cfg.Database,
+		"http", httpLn.Addr().String(), "database", store.RedactURL(cfg.Database), "server", cfg.Fleet.Server, "tenant", cfg.Fleet.Tenant,
 		"allow", rt.lists.Snapshot().Len(screening.Allow), "block", rt.lists.Snapshot().Len(screening.Block))
 	<-runCtx.Done()
 	wg.Wait()
@@ -242,4 +255,31 @@ func collect(ch <-chan error) []error {
 		out = append(out, err)
 	}
 	return out
+}
+
+// logBuffer is how many call records serve holds in memory for the
+// database: on PostgreSQL enough for half an hour's outage at 20 calls/s
+// (each waits in the journal as well).
+func logBuffer(database string) int {
+	if store.IsPostgres(database) {
+		return 1 << 15
+	}
+	return 0 // the default
+}
+
+// tenantCallLog is the call log of the tenant a server screens for (every
+// call without one), for the daily digest: a shop hears of its own calls,
+// not the fleet's.
+type tenantCallLog struct {
+	st     *store.Store
+	tenant string
+}
+
+func (l tenantCallLog) Summary(ctx context.Context, since, until time.Time) (store.Summary, error) {
+	return l.st.SummaryFor(ctx, since, until, l.tenant)
+}
+
+func (l tenantCallLog) Records(ctx context.Context, f store.RecordFilter) ([]screening.Record, error) {
+	f.Tenant = l.tenant
+	return l.st.Records(ctx, f)
 }

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -26,6 +28,7 @@ const DefaultRoot = "/var/cache/callscreen/asterisk-sid"
 
 // Addresses the overlay gives the test network. All are loopback.
 const (
+	AsteriskAddr   = "127.0.0.1"      // the default instance binds SIP and ARI/HTTP here
 	AsteriskSIP    = "127.0.0.1:5060" // PJSIP transport
 	ProviderAddr   = "127.0.0.2"      // matches endpoint "provider"
 	StrangerAddr   = "127.0.0.3"      // matches the optional endpoint "public"
@@ -35,6 +38,19 @@ const (
 	ARIWebsocket   = "ws://127.0.0.1:8088/ari/events"
 	ARIUser        = "callscreen"
 	ARIApplication = "callscreen"
+
+	// A second instance (AsteriskOptions.Instance) binds SIP and ARI/HTTP
+	// to SecondAsteriskAddr by default, and its desk100 is a desk phone at
+	// SecondDeskPhoneAddr. The provider and the stranger keep their
+	// addresses: each instance identifies them by source address.
+	SecondAsteriskAddr  = "127.0.0.2"
+	SecondDeskPhoneAddr = "127.0.0.11"
+
+	// SIPPort and HTTPPort are the ports of every instance.
+	SIPPort  = 5060
+	HTTPPort = 8088
+	// AGIAddr is where the sample dialplan sends FastAGI calls.
+	AGIAddr = "127.0.0.1:4573"
 )
 
 // Test DIDs routed by the overlay straight to one context (see package doc).
@@ -77,29 +93,79 @@ type AsteriskOptions struct {
 	// default Root. An Asterisk in another root uses the same loopback
 	// ports as the shared one, so it must hold DefaultRoot's lock.
 	LockRoot string
+
+	// Instance names an Asterisk that runs beside the default one, from the
+	// same chroot but with state of its own: configuration in
+	// /etc/asterisk-<Instance> (read with asterisk -C), its own run, spool,
+	// log, cache and database directories (/var/{run,spool,log,cache,lib}/
+	// asterisk-<Instance>) and its own lock (<LockRoot>-<Instance>.lock).
+	// "" is the default instance. A test that runs both starts the default
+	// instance first (locks are taken in that order).
+	Instance string
+	// Addr is the loopback address that PJSIP (UDP SIPPort) and ARI/HTTP
+	// (HTTPPort) bind to: default AsteriskAddr, or SecondAsteriskAddr for a
+	// named Instance.
+	Addr string
+	// DeskPhoneAddr is desk100's contact (port 5060): default DeskPhoneAddr,
+	// or SecondDeskPhoneAddr for a named Instance.
+	DeskPhoneAddr string
+	// AGIAddr is the host:port the dialplan's FastAGI calls go to: default
+	// AGIAddr (127.0.0.1:4573, as in the sample).
+	AGIAddr string
 }
 
 // Asterisk is a running Asterisk 22 in the cached chroot.
 type Asterisk struct {
-	Root         string // chroot directory on the host
-	ARIURL       string // REST base, http://127.0.0.1:8088/ari
-	ARIWSURL     string // websocket, ws://127.0.0.1:8088/ari/events
-	ARIUser      string
-	ARIPassword  string
-	ARIApp       string // Stasis application name in the sample dialplan
-	LogDir       string // host path of the chroot's /var/log/asterisk
-	ConsoleLog   string // Asterisk's stdout/stderr (host path)
-	SpoolDir     string // host path of the chroot's /var/spool/asterisk
-	FullLogPath  string // full.log: verbose(3) + dtmf, for debugging
-	opts         AsteriskOptions
-	lock         *os.File
-	mu           sync.Mutex
-	cmd          *exec.Cmd
-	exited       chan struct{}
-	exitErr      error
-	mountedByUs  []string
-	uid, gid     int
-	stopOnceDone bool
+	Root          string // chroot directory on the host
+	Instance      string // "" for the default instance (AsteriskOptions.Instance)
+	Addr          string // loopback address of SIP and ARI/HTTP, 127.0.0.1
+	SIPAddr       string // PJSIP transport, 127.0.0.1:5060: CallSpec.Target
+	DeskPhoneAddr string // desk100's contact address: DeskPhoneOptions.Addr
+	EtcDir        string // host path of its configuration, the chroot's /etc/asterisk
+	ARIURL        string // REST base, http://127.0.0.1:8088/ari
+	ARIWSURL      string // websocket, ws://127.0.0.1:8088/ari/events
+	ARIUser       string
+	ARIPassword   string
+	ARIApp        string // Stasis application name in the sample dialplan
+	LogDir        string // host path of the chroot's /var/log/asterisk
+	ConsoleLog    string // Asterisk's stdout/stderr (host path)
+	SpoolDir      string // host path of the chroot's /var/spool/asterisk
+	FullLogPath   string // full.log: verbose(3) + dtmf, for debugging
+	opts          AsteriskOptions
+	lock          *os.File
+	mu            sync.Mutex
+	cmd           *exec.Cmd
+	exited        chan struct{}
+	exitErr       error
+	mountedByUs   []string
+	uid, gid      int
+	stopOnceDone  bool
+	dirs          instanceDirs
+}
+
+// instanceDirs are an instance's directories inside the chroot.
+type instanceDirs struct {
+	etc, run, spool, log, lib, cache string
+	conf                             string // asterisk.conf for -C; "" for the default instance
+}
+
+func dirsFor(instance string) instanceDirs {
+	if instance == "" {
+		return instanceDirs{etc: "/etc/asterisk", run: "/var/run/asterisk", spool: "/var/spool/asterisk",
+			log: "/var/log/asterisk", lib: CoreDir, cache: "/var/cache/asterisk"}
+	}
+	sfx := "-" + instance
+	return instanceDirs{etc: "/etc/asterisk" + sfx, run: "/var/run/asterisk" + sfx, spool: "/var/spool/asterisk" + sfx,
+		log: "/var/log/asterisk" + sfx, lib: "/var/lib/asterisk" + sfx, cache: "/var/cache/asterisk" + sfx,
+		conf: "/etc/asterisk" + sfx + "/asterisk.conf"}
+}
+
+// asteriskArgs are the arguments that select the instance's configuration.
+func (a *Asterisk) asteriskArgs() []string {
+	if a.dirs.conf == "" {
+		return nil
+	}
+	return []string{"-C", a.dirs.conf}
 }
 
 // StartAsterisk installs (if needed), configures and starts Asterisk, and
@@ -130,6 +196,34 @@ func StartAsterisk(ctx context.Context, opts AsteriskOptions) (*Asterisk, error)
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
+	if opts.Instance != "" {
+		if !regexp.MustCompile(`^[a-z0-9]{1,16}$`).MatchString(opts.Instance) {
+			return nil, fmt.Errorf("harness: instance name %q: want 1-16 of [a-z0-9]", opts.Instance)
+		}
+		if opts.KeepConfig {
+			return nil, errors.New("harness: KeepConfig is for the default instance only")
+		}
+	}
+	if opts.Addr == "" {
+		opts.Addr = AsteriskAddr
+		if opts.Instance != "" {
+			opts.Addr = SecondAsteriskAddr
+		}
+	}
+	if opts.DeskPhoneAddr == "" {
+		opts.DeskPhoneAddr = DeskPhoneAddr
+		if opts.Instance != "" {
+			opts.DeskPhoneAddr = SecondDeskPhoneAddr
+		}
+	}
+	if opts.AGIAddr == "" {
+		opts.AGIAddr = AGIAddr
+	}
+	for _, ip := range []string{opts.Addr, opts.DeskPhoneAddr} {
+		if err := checkLoopback(ip); err != nil {
+			return nil, err
+		}
+	}
 
 	if !opts.SkipInstall {
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(repo, "integration/asterisk/install.sh"))
@@ -142,16 +236,24 @@ func StartAsterisk(ctx context.Context, opts AsteriskOptions) (*Asterisk, error)
 		}
 	}
 
+	dirs := dirsFor(opts.Instance)
+	httpAddr := net.JoinHostPort(opts.Addr, strconv.Itoa(HTTPPort))
 	a := &Asterisk{
-		Root:        opts.Root,
-		ARIURL:      ARIBaseURL,
-		ARIWSURL:    ARIWebsocket,
-		ARIUser:     ARIUser,
-		ARIPassword: opts.ARIPassword,
-		ARIApp:      ARIApplication,
-		LogDir:      filepath.Join(opts.Root, "var/log/asterisk"),
-		SpoolDir:    filepath.Join(opts.Root, "var/spool/asterisk"),
-		opts:        opts,
+		Root:          opts.Root,
+		Instance:      opts.Instance,
+		Addr:          opts.Addr,
+		SIPAddr:       net.JoinHostPort(opts.Addr, strconv.Itoa(SIPPort)),
+		DeskPhoneAddr: opts.DeskPhoneAddr,
+		EtcDir:        filepath.Join(opts.Root, dirs.etc),
+		ARIURL:        "http://" + httpAddr + "/ari",
+		ARIWSURL:      "ws://" + httpAddr + "/ari/events",
+		ARIUser:       ARIUser,
+		ARIPassword:   opts.ARIPassword,
+		ARIApp:        ARIApplication,
+		LogDir:        filepath.Join(opts.Root, dirs.log),
+		SpoolDir:      filepath.Join(opts.Root, dirs.spool),
+		opts:          opts,
+		dirs:          dirs,
 	}
 	a.ConsoleLog = filepath.Join(a.LogDir, "harness-console.log")
 	a.FullLogPath = filepath.Join(a.LogDir, "full.log")
@@ -208,12 +310,13 @@ func (a *Asterisk) Restart(ctx context.Context) error {
 	return a.start(ctx)
 }
 
-// CoreDir is where Asterisk dumps core on a crash, inside the chroot.
+// CoreDir is where the default instance dumps core on a crash, inside the
+// chroot; a named instance uses /var/lib/asterisk-<Instance>.
 const CoreDir = "/var/lib/asterisk"
 
-// Cores lists the core files in CoreDir (host paths).
+// Cores lists the core files in the instance's core directory (host paths).
 func (a *Asterisk) Cores() []string {
-	m, _ := filepath.Glob(filepath.Join(a.Root, CoreDir, "core*"))
+	m, _ := filepath.Glob(filepath.Join(a.Root, a.dirs.lib, "core*"))
 	return m
 }
 
@@ -239,7 +342,8 @@ func (a *Asterisk) Exited() (bool, error) {
 func (a *Asterisk) CLI(ctx context.Context, command string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "chroot", a.Root, "/usr/sbin/asterisk", "-rx", command)
+	args := append(append([]string{a.Root, "/usr/sbin/asterisk"}, a.asteriskArgs()...), "-rx", command)
+	cmd := exec.CommandContext(ctx, "chroot", args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("harness: asterisk -rx %q: %w: %s", command, err, strings.TrimSpace(string(out)))
@@ -285,6 +389,9 @@ func (a *Asterisk) acquireLock(ctx context.Context) error {
 		lockRoot = a.Root
 	}
 	path := filepath.Clean(lockRoot) + ".lock"
+	if a.Instance != "" {
+		path = filepath.Clean(lockRoot) + "-" + a.Instance + ".lock"
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("harness: lock dir: %w", err)
 	}
@@ -311,15 +418,26 @@ func (a *Asterisk) acquireLock(ctx context.Context) error {
 	}
 }
 
-// killStale kills any process whose root is our chroot: an Asterisk (or
-// asterisk -r) left behind by a test binary that died without Stop. We hold
-// the lock, so no live test owns them.
+// killStale kills any process of this instance whose root is our chroot:
+// an Asterisk (or asterisk -r) left behind by a test binary that died
+// without Stop. We hold the instance's lock, so no live test owns them.
+// Processes of other instances (asterisk -C /etc/asterisk-<name>/...) are
+// left alone: their own locks guard them.
 func (a *Asterisk) killStale() error {
 	root, err := filepath.EvalSymlinks(a.Root)
 	if err != nil {
 		return fmt.Errorf("harness: %w", err)
 	}
-	pids := chrootPIDs(root)
+	mine := func() []int {
+		var pids []int
+		for _, pid := range chrootPIDs(root) {
+			if processInstance(pid) == a.Instance {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	pids := mine()
 	if len(pids) == 0 {
 		return nil
 	}
@@ -328,8 +446,29 @@ func (a *Asterisk) killStale() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return waitFor(ctx, 50*time.Millisecond, func() bool { return len(chrootPIDs(root)) == 0 },
-		func() string { return fmt.Sprintf("stale processes in %s survive SIGKILL: %v", root, chrootPIDs(root)) })
+	return waitFor(ctx, 50*time.Millisecond, func() bool { return len(mine()) == 0 },
+		func() string { return fmt.Sprintf("stale processes in %s survive SIGKILL: %v", root, mine()) })
+}
+
+// processInstance names the instance a process in the chroot belongs to:
+// the <name> of an "-C /etc/asterisk-<name>/asterisk.conf" argument, or ""
+// (the default instance) for any other process.
+func processInstance(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	args := strings.Split(string(b), "\x00")
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] != "-C" {
+			continue
+		}
+		if name, ok := strings.CutPrefix(args[i+1], "/etc/asterisk-"); ok {
+			name, _, _ = strings.Cut(name, "/")
+			return name
+		}
+	}
+	return ""
 }
 
 func chrootPIDs(root string) []int {
@@ -383,10 +522,11 @@ func (a *Asterisk) prepare(clearVoicemail bool) error {
 			return fmt.Errorf("harness: mount %s on %s: %w", m.src, target, err)
 		}
 	}
-	// var/spool/asterisk/recording is where ARI records (callscreen's name
-	// capture); Debian's package does not create it and Asterisk does not
-	// either, as asterisk-conf/README.md tells integrators.
-	for _, d := range []string{"var/run/asterisk", "var/log/asterisk", "var/spool/asterisk/recording", "var/spool/asterisk", "var/lib/asterisk", "var/cache/asterisk"} {
+	// <spool>/recording is where ARI records (callscreen's name capture);
+	// Debian's package does not create it and Asterisk does not either, as
+	// asterisk-conf/README.md tells integrators.
+	ds := a.dirs
+	for _, d := range []string{ds.run, ds.log, ds.spool + "/recording", ds.spool, ds.lib, ds.cache} {
 		p := filepath.Join(a.Root, d)
 		if err := os.MkdirAll(p, 0o750); err != nil {
 			return fmt.Errorf("harness: %w", err)
@@ -415,8 +555,8 @@ func (a *Asterisk) start(ctx context.Context) error {
 	// -f: foreground (we are its parent); -n: no colour; -U/-G: drop root;
 	// -g: dump core on a crash, into CoreDir (its working directory; the
 	// kernel's core_pattern decides the name).
-	cmd := exec.Command("chroot", a.Root, "/usr/bin/env", "-C", CoreDir,
-		"/usr/sbin/asterisk", "-f", "-n", "-g", "-U", "asterisk", "-G", "asterisk")
+	args := append([]string{a.Root, "/usr/bin/env", "-C", a.dirs.lib, "/usr/sbin/asterisk"}, a.asteriskArgs()...)
+	cmd := exec.Command("chroot", append(args, "-f", "-n", "-g", "-U", "asterisk", "-G", "asterisk")...)
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -472,8 +612,17 @@ func (a *Asterisk) stop() error {
 	if err := a.stopProcess(); err != nil {
 		errs = append(errs, err)
 	}
-	for i := len(a.mountedByUs) - 1; i >= 0; i-- {
+	// /proc and /dev stay mounted while another instance runs in the
+	// chroot; the last one to stop unmounts them.
+	others := false
+	if root, err := filepath.EvalSymlinks(a.Root); err == nil {
+		others = len(chrootPIDs(root)) > 0
+	}
+	for i := len(a.mountedByUs) - 1; i >= 0 && !others; i-- {
 		t := a.mountedByUs[i]
+		if !isMounted(t) {
+			continue
+		}
 		if err := syscall.Unmount(t, 0); err != nil {
 			if err2 := syscall.Unmount(t, syscall.MNT_DETACH); err2 != nil {
 				errs = append(errs, fmt.Errorf("harness: unmount %s: %w", t, err))

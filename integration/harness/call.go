@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,9 @@ type CallSpec struct {
 	// (the trunk), StrangerAddr (the public endpoint), UnknownAddr (no
 	// endpoint). Default ProviderAddr.
 	Source string
+	// Target is the Asterisk called, host:port: Asterisk.SIPAddr of the
+	// instance. Default AsteriskSIP (the default instance).
+	Target string
 	// To is the called number (DID), the Request-URI and To user.
 	To string
 	// FromUser, FromName, FromHost make the From header
@@ -81,6 +85,14 @@ func PlaceCall(ctx context.Context, spec CallSpec) (CallResult, error) {
 		spec.Source = ProviderAddr
 	}
 	if err := checkLoopback(spec.Source); err != nil {
+		return res, err
+	}
+	if spec.Target == "" {
+		spec.Target = AsteriskSIP
+	}
+	if host, _, err := net.SplitHostPort(spec.Target); err != nil {
+		return res, fmt.Errorf("harness: CallSpec.Target %q: %w", spec.Target, err)
+	} else if err := checkLoopback(host); err != nil {
 		return res, err
 	}
 	if spec.To == "" {
@@ -191,7 +203,7 @@ func PlaceCall(ctx context.Context, spec CallSpec) (CallResult, error) {
 	trace := filepath.Join(dir, "messages.log")
 	errlog := filepath.Join(dir, "errors.log")
 	args := []string{
-		AsteriskSIP,
+		spec.Target,
 		"-sf", scen,
 		"-i", spec.Source,
 		"-mi", spec.Source, "-mp", strconv.Itoa(mp),

@@ -13,6 +13,16 @@
 //     file lock (Root + ".lock") that [Asterisk.Stop] releases, so test
 //     binaries of several packages run one after another, not on top of each
 //     other. A stale Asterisk left by a killed test run is killed first.
+//   - A second Asterisk runs beside the first from the same chroot with
+//     [AsteriskOptions.Instance] set (say "b"): its own configuration
+//     (/etc/asterisk-b, asterisk -C), run, spool, log, cache and database
+//     directories, its own lock (Root + "-b.lock"), SIP and ARI/HTTP on
+//     [SecondAsteriskAddr] (127.0.0.2:5060 and :8088), RTP ports
+//     20002-29998, and desk100 at [SecondDeskPhoneAddr] (127.0.0.11). Start
+//     the default instance first; /proc and /dev stay mounted until the
+//     last instance stops. Calls reach it with [CallSpec.Target] set to its
+//     [Asterisk.SIPAddr]; its desk phone is StartDeskPhone with
+//     DeskPhoneOptions.Addr set to its [Asterisk.DeskPhoneAddr].
 //   - [StartDeskPhone] runs sipp as the desk phone PJSIP/desk100 at
 //     127.0.0.10:5060 and records which calls reached it.
 //   - [PlaceCall] places one call with sipp from a loopback source address:
@@ -26,17 +36,27 @@
 // substitutions (each must match exactly once, so the sample and the
 // harness cannot drift apart silently):
 //
-//	pjsip.conf       bind=0.0.0.0:5060                  -> bind=127.0.0.1:5060
+//	pjsip.conf       bind=0.0.0.0:5060                  -> bind=<Addr>:5060 (127.0.0.1)
 //	                 contact=sip:203.0.113.10:5060      -> contact=sip:127.0.0.2:5060
 //	                 qualify_frequency=60               -> qualify_frequency=0
 //	                 match=203.0.113.10                 -> match=127.0.0.2
-//	                 ;contact=sip:desk100@192.0.2.100:5060 -> contact=sip:desk@127.0.0.10:5060
+//	                 ;contact=sip:desk100@192.0.2.100:5060 -> contact=sip:desk@<DeskPhoneAddr>:5060 (127.0.0.10)
 //	                 the ";;; BEGIN/END public endpoint" block is uncommented and
 //	                 match=198.51.100.0/24              -> match=127.0.0.3
 //	ari.conf         password=change-me                 -> password=<AsteriskOptions.ARIPassword>
 //	logger.conf      ;full.log => ...                   -> full.log => ... (verbose(3), dtmf)
+//	http.conf        bindaddr=127.0.0.1                 -> bindaddr=<Addr>
+//	                 bindport=8088                      -> bindport=8088
 //	extensions.conf  CALLSCREEN_AGI_KEY=                -> CALLSCREEN_AGI_KEY=<AGIKey>
+//	                 agi://127.0.0.1:4573/ (every one)   -> agi://<AGIAddr>/ (when AGIAddr is set)
 //	                 appended: the test DIDs below in [from-provider]
+//
+// and for a named instance also:
+//
+//	rtp.conf         rtpstart=10000, rtpend=20000       -> 20002, 29998
+//	asterisk.conf    (Debian's) astetcdir, astrundir, astspooldir, astlogdir,
+//	                 astdbdir, astcachedir              -> the instance's directories
+//	manager.conf     (Debian's) bindaddr                -> <Addr>
 //
 // then [AsteriskOptions.Append] and [AsteriskOptions.Extra] are applied.
 //

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -387,4 +389,270 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestTwoAsterisks runs the default instance and a second one ("b") at
+// once from the same chroot: a call into each reaches that instance's own
+// dialplan and desk phone, each keeps its own logs and directories, and
+// stopping the second leaves the first working.
+func TestTwoAsterisks(t *testing.T) {
+	if os.Getenv("CALLSCREEN_INTEGRATION") != "1" && os.Getenv("CI") != "true" {
+		t.Skip("set CALLSCREEN_INTEGRATION=1 (as root) to run against a real Asterisk")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	// The same DID in both, answered by one and refused busy by the other,
+	// so that the caller sees which dialplan took the call.
+	const didWhich = "0399990097"
+	dialplan := func(name, end string) map[string]string {
+		return map[string]string{"extensions.conf": `
+[from-provider]
+exten => ` + didWhich + `,1,Log(NOTICE,harness-instance-` + name + ` from ${CALLERID(num)})
+` + end}
+	}
+	start := func(opts AsteriskOptions) *Asterisk {
+		t.Helper()
+		t0 := time.Now()
+		opts.Log = testWriter{t}
+		ast, err := StartAsterisk(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Asterisk %q up in %s at %s", opts.Instance, time.Since(t0).Round(time.Millisecond), ast.SIPAddr)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("instance %q full.log (tail):\n%s", ast.Instance, TailLines(ast.FullLog(), 40))
+			}
+			if err := ast.Stop(); err != nil {
+				t.Errorf("stopping instance %q: %v", ast.Instance, err)
+			}
+		})
+		return ast
+	}
+	a := start(AsteriskOptions{Append: dialplan("a", " same => n,Answer()\n same => n,Wait(1)\n same => n,Hangup()\n")})
+	b := start(AsteriskOptions{Instance: "b", SkipInstall: true, Append: dialplan("b", " same => n,Hangup(17)\n")})
+
+	want := map[string][2]string{
+		"Addr":          {a.Addr, AsteriskAddr},
+		"SIPAddr":       {a.SIPAddr, AsteriskSIP},
+		"ARIURL":        {a.ARIURL, ARIBaseURL},
+		"ARIWSURL":      {a.ARIWSURL, ARIWebsocket},
+		"DeskPhoneAddr": {a.DeskPhoneAddr, DeskPhoneAddr},
+		"b.Addr":        {b.Addr, SecondAsteriskAddr},
+		"b.SIPAddr":     {b.SIPAddr, "127.0.0.2:5060"},
+		"b.ARIURL":      {b.ARIURL, "http://127.0.0.2:8088/ari"},
+		"b.ARIWSURL":    {b.ARIWSURL, "ws://127.0.0.2:8088/ari/events"},
+		"b.DeskPhone":   {b.DeskPhoneAddr, SecondDeskPhoneAddr},
+		"b.EtcDir":      {b.EtcDir, filepath.Join(b.Root, "etc/asterisk-b")},
+		"b.LogDir":      {b.LogDir, filepath.Join(b.Root, "var/log/asterisk-b")},
+		"b.SpoolDir":    {b.SpoolDir, filepath.Join(b.Root, "var/spool/asterisk-b")},
+	}
+	for name, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s = %q, want %q", name, v[0], v[1])
+		}
+	}
+	for _, ast := range []*Asterisk{a, b} {
+		if code := HTTPStatus(ctx, ast.ARIURL+"/asterisk/info", ast.ARIUser, ast.ARIPassword); code != 200 {
+			t.Errorf("ARI of instance %q at %s answers %d", ast.Instance, ast.ARIURL, code)
+		}
+		host, _, _ := net.SplitHostPort(ast.SIPAddr)
+		if !udpBound(host, SIPPort) {
+			t.Errorf("nothing bound to %s", ast.SIPAddr)
+		}
+	}
+	// Each instance says where its state lives.
+	for _, tc := range []struct {
+		ast  *Asterisk
+		want []string
+	}{
+		{a, []string{"/etc/asterisk\n", "/var/spool/asterisk\n", "/var/log/asterisk\n", "/var/run/asterisk\n"}},
+		{b, []string{"/etc/asterisk-b\n", "/var/spool/asterisk-b\n", "/var/log/asterisk-b\n", "/var/run/asterisk-b\n"}},
+	} {
+		out, err := tc.ast.CLI(ctx, "core show settings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("instance %q: core show settings lacks %q:\n%s", tc.ast.Instance, strings.TrimSpace(w), out)
+			}
+		}
+	}
+
+	desks := map[*Asterisk]*DeskPhone{}
+	for _, ast := range []*Asterisk{a, b} {
+		d, err := StartDeskPhone(ctx, DeskPhoneOptions{Addr: ast.DeskPhoneAddr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Stop() })
+		desks[ast] = d
+	}
+
+	// One call into each instance at the same time, per DID.
+	type call struct {
+		ast    *Asterisk
+		to     string
+		caller string
+	}
+	place := func(calls ...call) []CallResult {
+		t.Helper()
+		res := make([]CallResult, len(calls))
+		errs := make([]error, len(calls))
+		var wg sync.WaitGroup
+		for i, c := range calls {
+			wg.Go(func() {
+				res[i], errs[i] = PlaceCall(ctx, CallSpec{Target: c.ast.SIPAddr, To: c.to, FromUser: c.caller, Hold: time.Second})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("call %d into %s: %v\n%s", i, calls[i].ast.SIPAddr, err, res[i].Log)
+			}
+			t.Logf("into %s: %s", calls[i].ast.SIPAddr, res[i])
+		}
+		return res
+	}
+
+	t.Run("each call reaches its own dialplan", func(t *testing.T) {
+		r := place(call{a, didWhich, "0311120001"}, call{b, didWhich, "0311120002"})
+		if r[0].Final != 200 {
+			t.Errorf("instance a: final %d, want 200 (its dialplan answers)", r[0].Final)
+		}
+		if r[1].Final != 486 {
+			t.Errorf("instance b: final %d, want 486 (its dialplan hangs up busy)", r[1].Final)
+		}
+		for _, tc := range []struct {
+			ast        *Asterisk
+			own, other string
+		}{
+			{a, "harness-instance-a from 0311120001", "harness-instance-b"},
+			{b, "harness-instance-b from 0311120002", "harness-instance-a"},
+		} {
+			log := tc.ast.FullLog()
+			if !strings.Contains(log, tc.own) {
+				t.Errorf("instance %q full.log lacks %q", tc.ast.Instance, tc.own)
+			}
+			if strings.Contains(log, tc.other) {
+				t.Errorf("instance %q full.log shows the other instance's call (%q)", tc.ast.Instance, tc.other)
+			}
+		}
+	})
+
+	t.Run("each rings its own desk phone", func(t *testing.T) {
+		r := place(call{a, DIDRing, "0311120011"}, call{b, DIDRing, "0311120012"})
+		for i, want := range []struct {
+			ast          *Asterisk
+			rang, silent string
+		}{{a, "0311120011", "0311120012"}, {b, "0311120012", "0311120011"}} {
+			d := desks[want.ast]
+			if !r[i].Answered || !d.Rang(want.rang) {
+				t.Errorf("instance %q: %s; its desk phone (%s) saw %+v", want.ast.Instance, r[i], d.Addr, d.InviteLog())
+			}
+			if d.Rang(want.silent) {
+				t.Errorf("instance %q's desk phone rang for the other instance's caller %s", want.ast.Instance, want.silent)
+			}
+		}
+	})
+
+	t.Run("the first instance outlives the second", func(t *testing.T) {
+		if err := b.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if !isMounted(filepath.Join(a.Root, "proc")) || !isMounted(filepath.Join(a.Root, "dev")) {
+			t.Fatal("stopping instance b unmounted /proc or /dev under instance a")
+		}
+		r := place(call{a, DIDRing, "0311120021"})
+		if !r[0].Answered || !desks[a].Rang("0311120021") {
+			t.Errorf("instance a after b stopped: %s", r[0])
+		}
+		if ok, err := a.Exited(); ok {
+			t.Errorf("instance a exited: %v", err)
+		}
+	})
+}
+
+// TestProcessInstance checks how killStale tells the instances' processes
+// apart: by the -C argument of a named instance.
+func TestProcessInstance(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-c", "sleep 5; :", "-C", "/etc/asterisk-b/asterisk.conf", "-f"}, "b"},
+		{[]string{"-c", "sleep 5; :", "-C", "/etc/asterisk-fleet2/asterisk.conf", "-rx", "core show uptime"}, "fleet2"},
+		{[]string{"-c", "sleep 5; :", "-f", "-n", "-g"}, ""},
+		{[]string{"-c", "sleep 5; :", "-C", "/etc/asterisk/asterisk.conf"}, ""},
+		{[]string{"-c", "sleep 5; :", "-C"}, ""},
+	} {
+		cmd := exec.Command("sh", tc.args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		got := processInstance(cmd.Process.Pid)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if got != tc.want {
+			t.Errorf("processInstance(sh %q) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestInstanceConfig checks the rewrite of Debian's asterisk.conf and
+// manager.conf for a named instance.
+func TestInstanceConfig(t *testing.T) {
+	const debian = `; In order for Asterisk to process the [directories](!) stanza below,
+; remove the (!)
+[directories](!)
+astcachedir => /var/cache/asterisk
+astetcdir => /etc/asterisk
+astmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules
+astvarlibdir => /var/lib/asterisk
+astdbdir => /var/lib/asterisk
+astkeydir => /var/lib/asterisk
+astdatadir => /usr/share/asterisk
+astspooldir => /var/spool/asterisk
+astrundir => /var/run/asterisk
+astlogdir => /var/log/asterisk
+[options]
+;verbose = 3
+`
+	const manager = "[general]\nenabled = yes\nport = 5038\nbindaddr = 127.0.0.1\n"
+	a := &Asterisk{Instance: "b", Addr: "127.0.0.2", dirs: dirsFor("b")}
+	files := map[string]string{"asterisk.conf": debian, "manager.conf": manager}
+	if err := a.instanceConfig(files); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\n[directories]\n",
+		"\nastcachedir => /var/cache/asterisk-b\n",
+		"\nastetcdir => /etc/asterisk-b\n",
+		"\nastmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules\n",
+		"\nastvarlibdir => /var/lib/asterisk\n",
+		"\nastdbdir => /var/lib/asterisk-b\n",
+		"\nastdatadir => /usr/share/asterisk\n",
+		"\nastspooldir => /var/spool/asterisk-b\n",
+		"\nastrundir => /var/run/asterisk-b\n",
+		"\nastlogdir => /var/log/asterisk-b\n",
+	} {
+		if !strings.Contains(files["asterisk.conf"], want) {
+			t.Errorf("asterisk.conf lacks %q:\n%s", want, files["asterisk.conf"])
+		}
+	}
+	if want := "\nbindaddr = 127.0.0.2\n"; !strings.Contains(files["manager.conf"], want) {
+		t.Errorf("manager.conf lacks %q:\n%s", want, files["manager.conf"])
+	}
+
+	// A Debian file that changed shape is an error, not a silent no-op.
+	for name, conf := range map[string]string{
+		"no astrundir":   strings.Replace(debian, "astrundir => /var/run/asterisk\n", "", 1),
+		"no directories": strings.Replace(debian, "[directories](!)\n", "", 1),
+	} {
+		if err := a.instanceConfig(map[string]string{"asterisk.conf": conf}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
 }

@@ -29,6 +29,7 @@ type Config struct {
 	AGI      AGI                      `mapstructure:"agi"`
 	HTTP     HTTP                     `mapstructure:"http"`
 	Database string                   `mapstructure:"database"`
+	Fleet    Fleet                    `mapstructure:"fleet"`
 	Log      Log                      `mapstructure:"log"`
 	Calls    Calls                    `mapstructure:"calls"`
 	Numbers  Numbers                  `mapstructure:"numbers"`
@@ -120,6 +121,9 @@ type Log struct {
 	// ones, and list entries past their expiry, are deleted every hour. 0
 	// keeps everything.
 	Retention time.Duration `mapstructure:"retention"`
+	// Journal is the file that keeps every call record until the
+	// database has it (see DefaultJournal).
+	Journal string `mapstructure:"journal"`
 }
 
 // DefaultRetention is log.retention's default: 90 days (README.md says
@@ -195,6 +199,9 @@ func Load(path string) (*Config, error) {
 		v.SetDefault(k, d)
 	}
 	for k, d := range callbackDefaults() {
+		v.SetDefault(k, d)
+	}
+	for k, d := range fleetDefaults() {
 		v.SetDefault(k, d)
 	}
 	v.SetEnvPrefix("CALLSCREEN")
@@ -352,6 +359,7 @@ func readSecret(key, path string) (string, error) {
 // Validate checks the whole configuration and names every bad key.
 func (c *Config) Validate() error {
 	var errs []error
+	errs = append(errs, c.finishFleet()...)
 	if c.ARI.Enabled {
 		if c.ARI.URL == "" || c.ARI.WebsocketURL == "" {
 			errs = append(errs, errors.New("ari.url and ari.websocket_url are required when ari.enabled is true"))

@@ -166,6 +166,12 @@ func (m *Metrics) WatchCounter(name, help string, f func() uint64) {
 		func() float64 { return float64(f()) }))
 }
 
+// WatchGauge exports a gauge read from f when /metrics is scraped
+// (callscreen_<name>).
+func (m *Metrics) WatchGauge(name, help string, f func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "callscreen", Name: name, Help: help}, f))
+}
+
 // RetentionStats reports what the retention purge deleted.
 type RetentionStats interface {
 	PurgedRecords() uint64

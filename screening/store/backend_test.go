@@ -9,12 +9,28 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/callscreen/callscreen/internal/pgtest"
 )
 
-// The store's tests run against SQLite, and against PostgreSQL when
-// CALLSCREEN_TEST_POSTGRES holds the URL of a server where the test may
-// create databases (`make unit` runs them both ways): one behaviour, one
-// suite.
+// The store's tests run against SQLite, and against PostgreSQL with
+// CALLSCREEN_STORE_BACKEND=postgres (`make unit` runs them both ways): one
+// behaviour, one suite. The PostgreSQL run starts a throwaway cluster
+// (internal/pgtest), or uses the server at CALLSCREEN_TEST_POSTGRES (a
+// URL whose user may create databases).
+
+// BackendEnv selects the database the suite runs against.
+const BackendEnv = "CALLSCREEN_STORE_BACKEND"
+
+// pg is the cluster of a PostgreSQL run started by TestMain.
+var pg *pgtest.Cluster
+
+func TestMain(m *testing.M) {
+	if os.Getenv(BackendEnv) == "postgres" && os.Getenv("CALLSCREEN_TEST_POSTGRES") == "" {
+		pgtest.Main(m, &pg)
+	}
+	os.Exit(m.Run())
+}
 
 // dbSeq numbers the databases the tests create.
 var dbSeq atomic.Int64
@@ -24,8 +40,14 @@ var dbSeq atomic.Int64
 // dropped when the test ends.
 func testDatabase(t testing.TB) string {
 	t.Helper()
+	if pg != nil {
+		return pg.NewDatabase(t)
+	}
 	admin := os.Getenv("CALLSCREEN_TEST_POSTGRES")
 	if admin == "" {
+		if os.Getenv(BackendEnv) == "postgres" {
+			t.Skip("PostgreSQL is not installed")
+		}
 		return filepath.Join(t.TempDir(), "callscreen.db")
 	}
 	db, err := sql.Open("pgx", admin)
@@ -59,7 +81,9 @@ func testDatabase(t testing.TB) string {
 }
 
 // onPostgres reports whether the tests run against PostgreSQL.
-func onPostgres() bool { return os.Getenv("CALLSCREEN_TEST_POSTGRES") != "" }
+func onPostgres() bool {
+	return os.Getenv("CALLSCREEN_TEST_POSTGRES") != "" || os.Getenv(BackendEnv) == "postgres"
+}
 
 // sqliteOnly skips a test of SQLite's own behaviour (files, locks,
 // PRAGMAs) when the suite runs against PostgreSQL.

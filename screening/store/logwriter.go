@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,8 +16,12 @@ import (
 
 // LogOptions configure a LogWriter. Zero values take the defaults.
 type LogOptions struct {
-	// Buffer is how many records may wait to be written (default 4096).
-	// When it is full, Write drops the record rather than block the call.
+	// Buffer is how many records may wait in memory to be written
+	// (default 4096). When it is full, a writer with a Journal keeps
+	// further records in the journal alone and writes them from there once
+	// the database takes writes again (an outage of any length loses
+	// nothing while the disk holds); without a journal Write drops the
+	// record rather than block the call.
 	Buffer int
 	// BatchSize is the most records written in one transaction (default
 	// 256).
@@ -59,8 +64,18 @@ type LogWriter struct {
 	closeCtx     context.Context // Close's: how long run retries at the end
 	journal      *journal        // nil without LogOptions.Journal
 	journalBurst failureBurst
+	// overflow counts the records in the journal that the queue had no
+	// room for; settle sets the journal aside for replayAside instead of
+	// emptying it while there are any.
+	overflow      int
+	overflowBurst failureBurst
+	// aside counts the overflow records in journals set aside and not yet
+	// written (Pending), and asideDue says run has some to write.
+	aside    atomic.Int64
+	asideDue atomic.Bool
 
 	written, dropped, failed, retried atomic.Uint64
+	pending                           atomic.Int64
 }
 
 // logItem is a queued record and its JSON.
@@ -202,6 +217,17 @@ func (w *LogWriter) Write(rec screening.Record) {
 	switch {
 	case w.closed:
 		why = "writer closed"
+	case len(w.ch) == cap(w.ch) && w.journal != nil:
+		// The database has been behind for a while: the record waits in
+		// the journal alone, and is written from there (settle).
+		if err := w.journal.append(js); err != nil {
+			why = "queue full and journal write failed"
+			w.journalBurst.fail(w.log, "call log journal write failed; records waiting for the database are not crash-safe", err, 1)
+			break
+		}
+		w.overflow++
+		w.pending.Add(1)
+		w.overflowBurst.fail(w.log, "call log queue full: records wait in the journal until the database takes them", errors.New("queue full"), 1)
 	case len(w.ch) == cap(w.ch):
 		why = "queue full"
 	default:
@@ -212,6 +238,7 @@ func (w *LogWriter) Write(rec screening.Record) {
 				w.journalBurst.end(w.log, "call log journal writes recovered")
 			}
 		}
+		w.pending.Add(1)
 		w.ch <- logItem{rec: rec, js: js} // only Write sends, under mu: there is room
 	}
 	w.mu.Unlock()
@@ -268,6 +295,10 @@ func (w *LogWriter) Close(ctx context.Context) error {
 // Written returns how many records have been written.
 func (w *LogWriter) Written() uint64 { return w.written.Load() }
 
+// Pending returns how many accepted records are not yet in the database:
+// queued, or in a batch being written or waiting for its retry.
+func (w *LogWriter) Pending() int { return int(w.pending.Load() + w.aside.Load()) }
+
 // Dropped returns how many records were dropped because the queue was full
 // or the writer closed.
 func (w *LogWriter) Dropped() uint64 { return w.dropped.Load() }
@@ -321,6 +352,7 @@ func (w *LogWriter) run() {
 		clear(batch)
 		batch = batch[:0]
 		w.settle()
+		w.writeAside()
 		return nil
 	}
 	// drain writes everything queued now, in order, and stops at the
@@ -445,6 +477,13 @@ func (w *LogWriter) settleLocked() {
 	if w.journal == nil || len(w.ch) > 0 {
 		return
 	}
+	if w.overflow > 0 {
+		// Records the queue had no room for are in the journal alone:
+		// set it aside whole, for run to write (replayAside ignores the
+		// records already written), and start an empty one.
+		w.setAside()
+		return
+	}
 	if err := w.journal.reset(); err != nil {
 		w.journalBurst.fail(w.log, "call log journal write failed; records waiting for the database are not crash-safe", err, 0)
 	}
@@ -481,6 +520,7 @@ func (w *LogWriter) writeBatch(items []logItem, retrying bool, burst *failureBur
 		return err
 	}
 	w.written.Add(uint64(len(rows)))
+	w.pending.Add(-int64(len(rows)))
 	burst.end(w.log, "call log writes recovered")
 	return nil
 }
@@ -507,4 +547,47 @@ func (b *failureBurst) end(log *slog.Logger, msg string) {
 	}
 	log.Warn(msg, "records", b.records, "duration", time.Since(b.since).Round(time.Millisecond))
 	*b = failureBurst{}
+}
+
+// setAside renames the journal to a file replayAside writes, and opens a
+// new one in its place (w.mu held). Should that fail, the journal stays
+// as it is, overflow and all, and is retried at the next settle.
+func (w *LogWriter) setAside() {
+	j := w.journal
+	aside := fmt.Sprintf("%s.%d.unwritten", j.path, time.Now().UnixNano())
+	if err := os.Rename(j.path, aside); err != nil {
+		w.journalBurst.fail(w.log, "call log journal could not be set aside for writing", err, 0)
+		return
+	}
+	nj, err := openJournal(j.path)
+	if err != nil {
+		// Keep appending to the renamed file: nothing is lost, and it is
+		// written with the next set aside.
+		os.Rename(aside, j.path)
+		w.journalBurst.fail(w.log, "call log journal could not be set aside for writing", err, 0)
+		return
+	}
+	j.close()
+	w.journal = nj
+	w.aside.Add(int64(w.overflow))
+	w.pending.Add(-int64(w.overflow))
+	w.overflowBurst.end(w.log, "call log queue has room again; the records kept in the journal alone are being written")
+	w.overflow = 0
+	w.asideDue.Store(true)
+}
+
+// writeAside writes the journals set aside (run calls it between
+// batches); the records they hold that the database has already are
+// ignored.
+func (w *LogWriter) writeAside() {
+	if !w.asideDue.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	w.replayAside(ctx, w.opts.Journal)
+	if left, _ := filepath.Glob(w.opts.Journal + ".*.unwritten"); len(left) == 0 {
+		w.aside.Store(0)
+		w.asideDue.Store(false)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -339,4 +340,65 @@ func newLogWriter(tb testing.TB, st *Store, opts LogOptions) *LogWriter {
 		tb.Fatal(err)
 	}
 	return w
+}
+
+// TestLogWriterOverflowToJournal makes the database refuse writes for
+// longer than the queue lasts: with a journal no record is lost (those
+// the queue has no room for wait in the journal alone and are written
+// from it once writes work again); without one they are dropped and
+// counted.
+func TestLogWriterOverflowToJournal(t *testing.T) {
+	sqliteOnly(t) // PostgreSQL: TestPostgresOutage
+	const n = 500
+	for _, tt := range []struct {
+		name     string
+		journal  bool
+		wantLost bool
+	}{
+		{"journal", true, false},
+		{"no journal", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := newStore(t)
+			log, buf := testLogger()
+			opts := LogOptions{Buffer: 16, BatchSize: 8, Linger: time.Millisecond, Logger: log}
+			if tt.journal {
+				opts.Journal = filepath.Join(t.TempDir(), "pending")
+			}
+			w := newLogWriter(t, st, opts)
+			defer w.Close(ctx)
+			if _, err := st.w.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				w.Write(logRec(i))
+			}
+			if tt.journal && w.Pending() != n {
+				t.Errorf("pending during the outage: %d, want %d", w.Pending(), n)
+			}
+			if _, err := st.w.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {
+				t.Fatal(err)
+			}
+			w.Flush(ctx) // reports the outage
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := count(t, st)
+			if lost := n - got; (lost > 0) != tt.wantLost || int(w.Dropped()) != lost {
+				t.Errorf("%d of %d records in the database, %d dropped; want lost: %v", got, n, w.Dropped(), tt.wantLost)
+			}
+			if tt.journal {
+				if w.Pending() != 0 {
+					t.Errorf("pending after recovery: %d", w.Pending())
+				}
+				if left, _ := filepath.Glob(opts.Journal + ".*"); len(left) != 0 {
+					t.Errorf("journals left aside after recovery: %v", left)
+				}
+				if !strings.Contains(buf.String(), "records wait in the journal") {
+					t.Errorf("overflow not logged:\n%s", buf.String())
+				}
+			}
+		})
+	}
 }
