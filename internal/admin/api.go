@@ -270,7 +270,7 @@ type dayCount struct {
 	ByAction map[screening.Action]int `json:"by_action"`
 }
 
-func (s *Server) summary(w http.ResponseWriter, r *http.Request, _ caller) {
+func (s *Server) summary(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	if err := onlyParams(q, "since", "until"); err != nil {
 		s.fail(w, r, err)
@@ -302,12 +302,14 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.fail(w, r, badf("the period is longer than %d days", store.MaxDays-1))
 		return
 	}
-	sum, err := s.opts.Store.Summary(r.Context(), since, until)
+	// A tenant's login counts its tenant's calls; "" counts every call.
+	tenant, _ := s.confinedTo(c)
+	sum, err := s.opts.Store.SummaryFor(r.Context(), since, until, tenant)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	days, err := s.opts.Store.DailyCounts(r.Context(), since, until, s.opts.Location)
+	days, err := s.opts.Store.DailyCountsFor(r.Context(), since, until, s.opts.Location, tenant)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -384,3 +384,34 @@ func TestNewRefusesBadIntegrator(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetSummary: the overview of a tenant's login counts its tenant's
+// calls; the integrator's, and a server's without a tenant, count all.
+func TestFleetSummary(t *testing.T) {
+	ts := newFleetServer(t)
+	single := newTestServer(t)
+	single.seedFleet(t)
+	for _, tt := range []struct {
+		name  string
+		ts    *testServer
+		as    map[string]string
+		calls int
+	}{
+		{"operator of tenant shop", ts, asOperator, 3},
+		{"integrator", ts, asIntegrator, 6},
+		{"server without a tenant", single, asOperator, 6},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := tt.ts.do(t, req{method: "GET", path: "/api/summary", header: tt.as})
+			var r summaryReply
+			decode(t, w, &r)
+			days := 0
+			for _, d := range r.Days {
+				days += d.Calls
+			}
+			if w.Code != http.StatusOK || r.Calls != tt.calls || days != tt.calls {
+				t.Errorf("summary = %d: %d calls, %d in the days; want %d", w.Code, r.Calls, days, tt.calls)
+			}
+		})
+	}
+}

@@ -662,7 +662,7 @@
       !state.ari_enabled ? 'status-off' : state.ari_connected ? 'status-up' : 'status-down');
     item(t('state.agi'), !state.agi_enabled ? t('state.disabled') : state.agi_listening ? t('state.listening', { a: state.agi_listen || '' }) : t('state.notListening'),
       !state.agi_enabled ? 'status-off' : state.agi_listening ? 'status-up' : 'status-down');
-    if (state.server) item(t('state.server'), state.server);
+    if (state.server && hasScopes()) item(t('state.server'), state.server);
     if (state.tenant) item(t('state.tenant'), state.tenant);
     const lists = state.lists || {};
     item(t('state.allow'), fmtNum(lists.allow));
@@ -695,8 +695,9 @@
   function isIntegrator() { return role === 'integrator'; }
   // hasScopes: list entries have scopes worth showing.
   function hasScopes() { return isIntegrator() || !!(state && state.tenant); }
-  // showServers: calls may come from several servers.
-  function showServers() { return isIntegrator() || !!(state && (state.tenant || state.server)); }
+  // showServers: calls may come from several servers (a single server
+  // without a tenant looks as it did before fleet mode).
+  function showServers() { return hasScopes(); }
 
   // applyFleet shows the fleet controls this login and server call for.
   function applyFleet() {
@@ -717,6 +718,7 @@
   function renderWhere() {
     const w = $('where');
     clear(w);
+    if (!hasScopes()) { w.hidden = true; return; }
     if (state && state.server) w.append(el('span', { class: 'where-server', title: t('state.server') }, state.server));
     if (state && state.tenant) w.append(el('span', { class: 'where-tenant', title: t('state.tenant') }, state.tenant));
     if (isIntegrator()) w.append(el('span', { class: 'badge badge-fleet' }, t('fleet.view')));
