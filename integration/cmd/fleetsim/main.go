@@ -14,7 +14,11 @@
 // Service.Remember writes it), and now and then an operator blocks a
 // number, for the tenant or for the whole fleet. Tenants have two servers
 // each (a business with two PBXs), so a tenant's change has one follower
-// and a fleet-wide one N-1.
+// and a fleet-wide one N-1. With -sweeps (the default) each server also
+// runs the sweep exchange as serve does on PostgreSQL (internal/fleet: it
+// publishes its sightings, batched or at once, and follows the fleet's
+// broadcasts), and a share of the calls comes from a few robocaller
+// numbers that call every tenant.
 //
 // Change propagation is timed from the write's commit on one server (its
 // Service.Put or Remember returned) to the moment another server's
@@ -53,6 +57,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/callscreen/callscreen/internal/fleet"
 	"github.com/callscreen/callscreen/internal/pgtest"
 	"github.com/callscreen/callscreen/internal/service"
 	"github.com/callscreen/callscreen/screening"
@@ -68,6 +73,8 @@ type options struct {
 	blockEvery time.Duration // mean time between operator blocks, per server
 	perTenant  int           // servers per tenant
 	limit      time.Duration // propagation p99 the fleet must hold
+	sweeps     bool          // run the sweep exchange (internal/fleet) as serve does
+	sweepShare float64       // share of calls from robocaller numbers sweeping the fleet
 	database   string
 	dir        string
 }
@@ -81,6 +88,8 @@ func main() {
 	flag.DurationVar(&o.blockEvery, "block-every", time.Minute, "mean time between operator blocks on each server (half of them fleet-wide)")
 	flag.IntVar(&o.perTenant, "per-tenant", 2, "servers per tenant")
 	flag.DurationVar(&o.limit, "limit", time.Second, "change propagation p99 the fleet must hold")
+	flag.BoolVar(&o.sweeps, "sweeps", true, "exchange sweep counts through the database (internal/fleet), as serve does on PostgreSQL")
+	flag.Float64Var(&o.sweepShare, "sweep-share", 0.05, "share of calls from 20 robocaller numbers that call every tenant (half of them fail the challenge)")
 	flag.StringVar(&o.database, "database", "", "PostgreSQL URL to use instead of a throwaway cluster (its lists and call log grow)")
 	flag.Parse()
 	for _, s := range strings.Split(*servers, ",") {
@@ -122,9 +131,9 @@ func run(ctx context.Context, o options) error {
 	var cluster *pgtest.Cluster
 	url := o.database
 	if url == "" {
-		// Each server holds up to 8 pooled connections and one LISTEN
-		// connection.
-		maxConns := 9*slices.Max(o.servers) + 20
+		// Each server holds up to 8 pooled connections and a LISTEN
+		// connection for the lists and one for the sweeps.
+		maxConns := 10*slices.Max(o.servers) + 20
 		logf("starting PostgreSQL (durable commits, max_connections %d)", maxConns)
 		cluster, err = pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{
 			"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
@@ -206,15 +215,18 @@ type stepResult struct {
 	DBCPU      float64 // PostgreSQL's CPU seconds over the step
 	SimCPU     float64 // this process's
 	Conns      int     // connections to the database at the end of the step
-	Load       string
+	// Publishes and PublishFailures count the sweep trackers' publishes
+	// of sightings (from the start of the step's servers).
+	Publishes, PublishFailures uint64
+	Load                       string
 }
 
 func (r stepResult) p(q float64) float64 { return percentile(r.Latencies, q) }
 
 func (r stepResult) summary() string {
-	return fmt.Sprintf("%d calls, %d records written, %d list changes, propagation from commit median %.1f ms p99 %.1f ms max %.1f ms (from the write's start p99 %.1f ms; last follower p99 %.1f ms), %d of %d deliveries missed, list write p99 %.1f ms (%d errors), pending max %d per server, drain %s, %d dropped, PostgreSQL %.2f CPUs, simulator %.2f CPUs, %d connections",
+	return fmt.Sprintf("%d calls, %d records written, %d list changes, propagation from commit median %.1f ms p99 %.1f ms max %.1f ms (from the write's start p99 %.1f ms; last follower p99 %.1f ms), %d of %d deliveries missed, list write p99 %.1f ms (%d errors), pending max %d per server, drain %s, %d dropped, %d sweep publishes (%d failed), PostgreSQL %.2f CPUs, simulator %.2f CPUs, %d connections",
 		r.Calls, r.Written, r.Changes, r.p(50), r.p(99), r.p(100), percentile(r.FromStart, 99), percentile(r.Slowest, 99), r.Missed, r.Expected,
-		percentile(r.WriteMs, 99), r.WriteErrors, r.MaxPending, r.Drain.Round(time.Millisecond), r.Dropped,
+		percentile(r.WriteMs, 99), r.WriteErrors, r.MaxPending, r.Drain.Round(time.Millisecond), r.Dropped, r.Publishes, r.PublishFailures,
 		r.DBCPU/r.Duration.Seconds(), r.SimCPU/r.Duration.Seconds(), r.Conns)
 }
 
@@ -224,7 +236,7 @@ func (r stepResult) summary() string {
 // does, and drains them within a few seconds; nothing dropped).
 func (r stepResult) holds(o options) bool {
 	return len(r.Latencies) > 0 && r.p(99) <= float64(o.limit.Milliseconds()) && r.Missed == 0 &&
-		float64(r.MaxPending) <= 4*o.rate+8 && r.Drain < 5*time.Second && r.Dropped == 0 && r.Written == r.Calls && r.WriteErrors == 0
+		float64(r.MaxPending) <= 4*o.rate+8 && r.Drain < 5*time.Second && r.Dropped == 0 && r.Written == r.Calls && r.WriteErrors == 0 && r.PublishFailures == 0
 }
 
 // server is one simulated serve.
@@ -235,6 +247,7 @@ type server struct {
 	st     *store.Store
 	logw   *store.LogWriter
 	svc    *service.Service
+	sweeps *fleet.Tracker // nil without -sweeps
 }
 
 // feed is a server's store as its Service sees it: Changes is timed.
@@ -336,7 +349,9 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 				continue
 			}
 			if s.logw != nil {
-				_ = s.logw.Close(context.Background())
+				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_ = s.logw.Close(cctx)
+				cancel()
 			}
 			s.st.Close()
 		}
@@ -362,9 +377,17 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 		if err != nil {
 			return res, err
 		}
-		s.svc = service.New(&feed{Store: s.st, srv: s, sim: sm}, screening.NewLists(snap), service.Options{
-			Log: s.logw, Tenant: s.tenant, Server: s.name, Logger: quiet,
-		})
+		so := service.Options{Log: s.logw, Tenant: s.tenant, Server: s.name, Logger: quiet}
+		if o.sweeps {
+			// As serve: the tracker publishes this server's sightings and
+			// follows the fleet's broadcasts (a second LISTEN).
+			s.sweeps = fleet.New(fleet.Config{Server: s.name, Tenant: s.tenant},
+				fleet.Options{Exchange: s.st, Broadcaster: s.st, Log: quiet})
+			so.Sweeps = s.sweeps
+			runs.Go(func() { _ = s.sweeps.Run(sctx) })
+			runs.Go(func() { s.sweeps.Follow(sctx, s.st) })
+		}
+		s.svc = service.New(&feed{Store: s.st, srv: s, sim: sm}, screening.NewLists(snap), so)
 		runs.Go(func() { _ = s.svc.Run(sctx) })
 	}
 	time.Sleep(2 * time.Second) // every Run listening
@@ -408,6 +431,14 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 				}
 				rec := sampleRecord(s.idx*10_000_000+k, s.name, s.tenant)
 				k++
+				if rng.Float64() < o.sweepShare {
+					// A robocaller sweeping the fleet's DIDs.
+					rec.Verdict.Caller = fmt.Sprintf("+815000000%03d", rng.IntN(20))
+					rec.Facts.Number = rec.Verdict.Caller
+					if rng.IntN(2) == 0 {
+						rec.Outcome, rec.Taken = screening.OutcomeChallengeFailed, screening.Voicemail
+					}
+				}
 				s.svc.Write(rec)
 				calls.Add(1)
 				switch x := rng.Float64(); {
@@ -468,6 +499,11 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 	for _, s := range servers {
 		res.Written += s.logw.Written()
 		res.Dropped += s.logw.Dropped()
+		if s.sweeps != nil {
+			st := s.sweeps.Stats()
+			res.Publishes += st.Published
+			res.PublishFailures += st.Failed
+		}
 	}
 	res.Calls = calls.Load()
 	res.MaxPending = int(maxPending.Load())
@@ -546,20 +582,21 @@ func report(o options, settings string, rs []stepResult) string {
 	w("| | |\n|---|---|\n")
 	w("| machine | %d CPUs, %s, %s RAM (the simulator and PostgreSQL share it) |\n", runtime.NumCPU(), cpuModel(), memTotal())
 	w("| database | %s |\n", settings)
-	w("| load | %g calls/s per server for %s per step; %.0f%% of callers remembered (allow, tenant scope); an operator block every %s per server on average, half fleet-wide; %d servers per tenant |\n",
-		o.rate, o.step, 100*o.remember, o.blockEvery, o.perTenant)
+	w("| load | %g calls/s per server for %s per step; %.0f%% of callers remembered (allow, tenant scope); an operator block every %s per server on average, half fleet-wide; %d servers per tenant; sweep exchange %v, %.0f%% of calls from 20 robocaller numbers |\n",
+		o.rate, o.step, 100*o.remember, o.blockEvery, o.perTenant, o.sweeps, 100*o.sweepShare)
 	w("| command | `fleetsim %s` |\n\n", strings.Join(os.Args[1:], " "))
-	w("| servers | calls/s | list changes | propagation from commit median / p99 / max ms | from the write's start p99 ms | last follower p99 ms | missed | list write p99 ms | records written / calls | pending max per server | drain s | PostgreSQL CPUs | simulator CPUs | connections | load average at the end | holds |\n")
-	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	w("| servers | calls/s | list changes | propagation from commit median / p99 / max ms | from the write's start p99 ms | last follower p99 ms | missed | list write p99 ms | records written / calls | pending max per server | drain s | sweep publishes/s (failed) | PostgreSQL CPUs | simulator CPUs | connections | load average at the end | holds |\n")
+	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	largest := 0
 	for _, r := range rs {
 		ok := r.holds(o)
 		if ok {
 			largest = r.Servers
 		}
-		w("| %d | %.0f | %d | %.1f / %.1f / %.1f | %.1f | %.1f | %d of %d | %.1f | %d / %d | %d | %.1f | %.2f | %.2f | %d | %s | %s |\n",
+		w("| %d | %.0f | %d | %.1f / %.1f / %.1f | %.1f | %.1f | %d of %d | %.1f | %d / %d | %d | %.1f | %.0f (%d) | %.2f | %.2f | %d | %s | %s |\n",
 			r.Servers, float64(r.Calls)/r.Duration.Seconds(), r.Changes, r.p(50), r.p(99), r.p(100), percentile(r.FromStart, 99), percentile(r.Slowest, 99),
 			r.Missed, r.Expected, percentile(r.WriteMs, 99), r.Written, r.Calls, r.MaxPending, r.Drain.Seconds(),
+			float64(r.Publishes)/r.Duration.Seconds(), r.PublishFailures,
 			r.DBCPU/r.Duration.Seconds(), r.SimCPU/r.Duration.Seconds(), r.Conns, r.Load, yesNo(ok))
 	}
 	w("\nLargest number of servers held (propagation p99 <= %s, every change delivered, call log keeping up): ", o.limit)
