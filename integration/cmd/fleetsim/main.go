@@ -344,17 +344,23 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 	defer func() {
 		cancel()
 		runs.Wait()
+		// Ten seconds for every writer together: a database that
+		// stalled leaves their records in the journals.
+		cctx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancelClose()
+		var closing sync.WaitGroup
 		for _, s := range servers {
 			if s == nil {
 				continue
 			}
-			if s.logw != nil {
-				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_ = s.logw.Close(cctx)
-				cancel()
-			}
-			s.st.Close()
+			closing.Go(func() {
+				if s.logw != nil {
+					_ = s.logw.Close(cctx)
+				}
+				s.st.Close()
+			})
 		}
+		closing.Wait()
 	}()
 	// Servers join one by one: each loads its snapshot once, then follows
 	// the feed.
