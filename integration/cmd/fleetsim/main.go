@@ -437,6 +437,11 @@ func runStep(ctx context.Context, o options, url string, n int, cluster *pgtest.
 				}
 				rec := sampleRecord(s.idx*10_000_000+k, s.name, s.tenant)
 				k++
+				// Callers spread over Tokyo's numbers as real ones are:
+				// servers share a thousand-number block (the sweep
+				// prefix) by chance, not in step.
+				rec.Verdict.Caller = fmt.Sprintf("+813%08d", rng.IntN(100_000_000))
+				rec.Facts.Number = rec.Verdict.Caller
 				if rng.Float64() < o.sweepShare {
 					// A robocaller sweeping the fleet's DIDs.
 					rec.Verdict.Caller = fmt.Sprintf("+815000000%03d", rng.IntN(20))
