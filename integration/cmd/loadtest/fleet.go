@@ -31,7 +31,7 @@ import (
 //     FastAGI) on a fresh database, and server B: the store and
 //     service.Service serve runs, in this process, following the change
 //     feed for another tenant. A fleet-wide block is made on A's dashboard
-//     (POST /api/lists/block) and B's live lists are looked up every 50 µs
+//     with the integrator's login (POST /api/lists/block) and B's live lists are looked up every 50 µs
 //     until they hold it (serve exports no per-entry view of its live
 //     lists, hence B in process);
 //   - call log throughput: one log writer as serve configures it (its
@@ -43,6 +43,9 @@ const (
 	fleetListenA = "127.0.0.1:18092"
 	fleetListenB = "127.0.0.1:18093"
 	fleetUser    = "loadtest"
+	// fleetIntegrator is the integrator's login: fleet-wide entries are
+	// its to change.
+	fleetIntegrator = "integrator"
 )
 
 // fleetConfig is callscreen.yaml for those serves; the %s are the HTTP
@@ -56,6 +59,7 @@ http:
   listen: %s
   dashboard: true
   username: ` + fleetUser + `
+  integrator_username: ` + fleetIntegrator + `
 database: %s
 fleet:
   server: %s
@@ -166,7 +170,7 @@ func propagation(ctx context.Context, o options, bin, dir string, pg *pgtest.Clu
 			return nil, err
 		}
 		p := &serveProc{log: filepath.Join(dir, "fleet-"+name+".log"), done: make(chan struct{}), bin: bin, cfg: cfg,
-			env: append(os.Environ(), "CALLSCREEN_HTTP_PASSWORD="+password)}
+			env: append(os.Environ(), "CALLSCREEN_HTTP_PASSWORD="+password, "CALLSCREEN_HTTP_INTEGRATOR_PASSWORD="+password+"-integrator")}
 		lf, err := os.Create(p.log)
 		if err != nil {
 			return nil, err
@@ -227,7 +231,7 @@ func propagation(ctx context.Context, o options, bin, dir string, pg *pgtest.Clu
 		if err != nil {
 			return err
 		}
-		req.SetBasicAuth(fleetUser, password)
+		req.SetBasicAuth(fleetIntegrator, password+"-integrator")
 		req.Header.Set("Content-Type", "application/json")
 		t0 := time.Now()
 		resp, err := client.Do(req)
