@@ -1000,3 +1000,33 @@ func TestAGISetBatched(t *testing.T) {
 		})
 	}
 }
+
+// TestHandlerIDPrefix: with HandlerOptions.IDPrefix (servers sharing a
+// call log), a call's record and SCREEN_ID carry the prefixed uniqueid, so
+// that two Asterisk servers' equal uniqueids are two records.
+func TestHandlerIDPrefix(t *testing.T) {
+	tests := []struct {
+		name, prefix, uniqueid, want string
+	}{
+		{"no prefix", "", "1700000000.1", "1700000000.1"},
+		{"prefixed", "pbx-a-", "1700000000.1", "pbx-a-1700000000.1"},
+		{"Asterisk's systemname is the prefix already", "pbx-a-", "pbx-a-1700000000.1", "pbx-a-1700000000.1"},
+		{"another systemname", "pbx-a-", "ast1-1700000000.1", "pbx-a-ast1-1700000000.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAsterisk(agiEnv("agi_uniqueid", tt.uniqueid)...)
+			f.vars = map[string]string{"CALLERID(num)": "0312345678", "CHANNEL(endpoint)": "provider"}
+			rec, ok, _ := session(t, f, &fixedEngine{action: screening.Ring}, func(o *agiTestOptions) { o.IDPrefix = tt.prefix })
+			if !ok {
+				t.Fatal("no record")
+			}
+			if rec.ID != tt.want || rec.Facts.ID != tt.want || rec.Verdict.CallID != tt.want {
+				t.Errorf("record id %q, facts id %q, verdict call id %q; want %q", rec.ID, rec.Facts.ID, rec.Verdict.CallID, tt.want)
+			}
+			if got := f.variables()[VarID]; got != tt.want {
+				t.Errorf("SCREEN_ID = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
