@@ -92,7 +92,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	m := metrics.New(logw)
 	m.SetBuildInfo(version)
 	m.WatchLists(func(k screening.ListKind) int { return rt.lists.Snapshot().Len(k) })
-	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: log.With("component", "notify"), CallLog: rt.store, UserAgent: "callscreen/" + version})
+	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: log.With("component", "notify"), CallLog: tenantCallLog{rt.store, cfg.Fleet.Tenant}, UserAgent: "callscreen/" + version})
 	if err != nil {
 		return err
 	}
@@ -112,6 +112,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			}
 			return 0
 		})
+	m.WatchGauge("list_writes_pending", "Automatic list changes (remembered callers, throttles) held in memory and retried until the database takes them.",
+		func() float64 { return float64(svc.PendingWrites()) })
 	m.WatchGauge("log_records_pending", "Call records accepted but not yet in the database (they wait in memory and in the journal, log.journal).",
 		func() float64 { return float64(logw.Pending()) })
 
@@ -271,4 +273,21 @@ func logBuffer(database string) int {
 		return 1 << 15
 	}
 	return 0 // the default
+}
+
+// tenantCallLog is the call log of the tenant a server screens for (every
+// call without one), for the daily digest: a shop hears of its own calls,
+// not the fleet's.
+type tenantCallLog struct {
+	st     *store.Store
+	tenant string
+}
+
+func (l tenantCallLog) Summary(ctx context.Context, since, until time.Time) (store.Summary, error) {
+	return l.st.SummaryFor(ctx, since, until, l.tenant)
+}
+
+func (l tenantCallLog) Records(ctx context.Context, f store.RecordFilter) ([]screening.Record, error) {
+	f.Tenant = l.tenant
+	return l.st.Records(ctx, f)
 }

@@ -58,6 +58,9 @@ func (s *Service) Run(ctx context.Context) error {
 	var (
 		moving      int64     // the version a change in progress had at the last look
 		movingSince time.Time // zero: no change in progress
+		// failingSince is when reading the feed started failing; zero
+		// while it works.
+		failingSince time.Time
 	)
 	for {
 		select {
@@ -68,8 +71,15 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		cs, err := s.store.Changes(ctx, last, s.o.Tenant)
 		if err != nil {
-			s.log.Warn("reading list changes; screening goes on with the lists in memory", "err", err)
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+				s.log.Warn("cannot read list changes from the database; screening goes on with the lists in memory", "err", err)
+			}
 			continue
+		}
+		if !failingSince.IsZero() {
+			s.log.Info("reading list changes from the database again", "after", time.Since(failingSince).Round(time.Millisecond))
+			failingSince = time.Time{}
 		}
 		s.synced.Store(time.Now().UnixNano())
 		// The changes that can be told entry by entry apply at once,

@@ -105,6 +105,8 @@ type Service struct {
 	// synced is when Run last read the change feed (Unix nanoseconds),
 	// and behind how many versions the store was ahead then.
 	synced atomic.Int64
+	// pendingWrites counts automatic list changes waiting for the store.
+	pendingWrites atomic.Int64
 }
 
 // New returns a Service writing to st and serving lists (a nil lists
@@ -162,12 +164,15 @@ func (s *Service) Delete(ctx context.Context, tenant string, k screening.ListKin
 	return removed, nil
 }
 
-// Remember persists a caller to remember (one who passed a challenge, an
+// Remember keeps a caller to remember (one who passed a challenge, an
 // expected callback) in this server's tenant's scope; the front ends call
-// it.
-func (s *Service) Remember(ctx context.Context, e screening.Entry) error {
+// it. The live lists take it at once; the store takes it in the
+// background, retried through a database outage (putBehind), so it never
+// waits for the database and is never lost while the process runs.
+func (s *Service) Remember(_ context.Context, e screening.Entry) error {
 	e.Tenant = s.o.Tenant
-	return s.Put(ctx, e)
+	s.putBehind(e)
+	return nil
 }
 
 // Write records one finished call: the call log, metrics, notifications

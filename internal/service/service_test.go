@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,5 +96,56 @@ func TestWriteThrottles(t *testing.T) {
 			t.Fatalf("the throttle never reached the store: %v", es)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// flakyStore refuses the first failures writes, as a database in an
+// outage does, then takes them.
+type flakyStore struct {
+	Store
+	mu       sync.Mutex
+	failures int
+}
+
+func (f *flakyStore) PutVersion(ctx context.Context, e screening.Entry) (int64, error) {
+	f.mu.Lock()
+	if f.failures > 0 {
+		f.failures--
+		f.mu.Unlock()
+		return 0, errors.New("connection refused")
+	}
+	f.mu.Unlock()
+	return f.Store.PutVersion(ctx, e)
+}
+
+// TestRememberThroughOutage checks that a caller remembered while the
+// database refuses writes is in the live lists at once, and in the store
+// once it takes writes again: queued and applied, not dropped.
+func TestRememberThroughOutage(t *testing.T) {
+	now := time.Now()
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "callscreen.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	flaky := &flakyStore{Store: st, failures: 3}
+	s := New(flaky, nil, Options{Logger: quiet(), Tenant: "shop-a"})
+	e := screening.Entry{Kind: screening.Allow, Number: "+819011112222", Source: screening.SourceChallenge, Created: now, Expires: now.Add(time.Hour)}
+	if err := s.Remember(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Lists().Lookup(e.Kind, e.Number, now); !ok {
+		t.Error("the live lists do not hold the remembered caller during the outage")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.PendingWrites() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, err := st.Entries(t.Context(), store.ListFilter{Kind: screening.Allow, Tenants: []string{"shop-a"}})
+	if err != nil || len(got) != 1 || got[0].Number != e.Number {
+		t.Errorf("store after the outage: %v, %v; want the remembered caller in shop-a's scope", got, err)
+	}
+	if s.PendingWrites() != 0 {
+		t.Errorf("pending writes after the outage: %d", s.PendingWrites())
 	}
 }

@@ -34,15 +34,46 @@ func (s *Service) throttle(r screening.Record) {
 // call that caused it must not be held up. It is pending until stored, so
 // that a list reload in flight keeps it.
 func (s *Service) block(e screening.Entry) {
-	c := s.lists.PutPending(e)
 	s.log.Info("number throttled", "number", e.Number, "source", e.Source, "reason", e.Reason, "until", e.Expires)
+	s.putBehind(e)
+}
+
+// putBehind applies an automatic change (a throttle, a caller who passed
+// the challenge) to the live lists at once and stores it in the
+// background, retrying through a database outage until the store takes it
+// or the entry expires: queued and applied, never dropped. It is pending
+// until stored, so that a reload in flight keeps it.
+func (s *Service) putBehind(e screening.Entry) {
+	c := s.lists.PutPending(e)
+	s.pendingWrites.Add(1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		v, err := s.store.PutVersion(ctx, e)
-		s.lists.Persisted(c, v) // 0 on error: until the next reload
-		if err != nil {
-			s.log.Warn("throttle not saved; it holds until callscreen restarts or the lists reload", "number", e.Number, "err", err)
+		defer s.pendingWrites.Add(-1)
+		pause := 100 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			v, err := s.store.PutVersion(ctx, e)
+			cancel()
+			if err == nil {
+				s.lists.Persisted(c, v)
+				if attempt > 1 {
+					s.log.Info("list change saved after the database came back", "number", e.Number, "source", e.Source, "attempts", attempt)
+				}
+				return
+			}
+			if !e.Expires.IsZero() && !time.Now().Add(pause).Before(e.Expires) {
+				s.lists.Persisted(c, 0) // until the next reload; it expires anyway
+				s.log.Warn("list change not saved before it expired", "number", e.Number, "source", e.Source, "err", err)
+				return
+			}
+			if attempt == 1 {
+				s.log.Warn("list change not saved yet; it holds in memory and is retried until the database takes it", "number", e.Number, "source", e.Source, "err", err)
+			}
+			time.Sleep(pause)
+			pause = min(2*pause, 5*time.Second)
 		}
 	}()
 }
+
+// PendingWrites returns how many automatic list changes wait for the
+// database.
+func (s *Service) PendingWrites() int { return int(s.pendingWrites.Load()) }

@@ -309,6 +309,12 @@ type IndicatorCount struct {
 // Summary counts the calls with Since <= time < Until (a zero bound leaves
 // that end open).
 func (s *Store) Summary(ctx context.Context, since, until time.Time) (Summary, error) {
+	return s.SummaryFor(ctx, since, until, "")
+}
+
+// SummaryFor is Summary of the calls of one tenant; "" counts every
+// call.
+func (s *Store) SummaryFor(ctx context.Context, since, until time.Time, tenant string) (Summary, error) {
 	sum := Summary{
 		Since:     since,
 		Until:     until,
@@ -317,6 +323,10 @@ func (s *Store) Summary(ctx context.Context, since, until time.Time) (Summary, e
 		WouldHave: map[screening.Action]int{},
 	}
 	conds, args := timeRange(since, until)
+	if tenant != "" {
+		conds = append(conds, "tenant = ?")
+		args = append(args, tenant)
+	}
 	where := ""
 	if len(conds) > 0 {
 		where = " WHERE " + strings.Join(conds, " AND ")

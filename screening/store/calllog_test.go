@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -286,4 +287,58 @@ func equalMaps[K comparable](a, b map[K]int) bool {
 		}
 	}
 	return true
+}
+
+// TestTenantCallLog checks the call log of a fleet: records keep their
+// server and tenant, and the records, the summary and the daily counts
+// can be had for one tenant.
+func TestTenantCallLog(t *testing.T) {
+	ctx := t.Context()
+	st := newStore(t)
+	var rows []recordRow
+	for i, r := range []struct{ server, tenant string }{{"pbx-a", "shop-a"}, {"pbx-a", "shop-a"}, {"pbx-b", "shop-b"}} {
+		rc := rec(fmt.Sprintf("call-%d", i), i, "+81312345678", screening.Ring, screening.OutcomeRang, false)
+		rc.Server, rc.Tenant = r.server, r.tenant
+		row, err := encodeRecord(rc, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row)
+	}
+	if err := st.appendRows(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f    RecordFilter
+		want int
+	}{
+		{RecordFilter{}, 3},
+		{RecordFilter{Tenant: "shop-a"}, 2},
+		{RecordFilter{Server: "pbx-b"}, 1},
+		{RecordFilter{Server: "pbx-b", Tenant: "shop-a"}, 0},
+	} {
+		got, err := st.Records(ctx, tc.f)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("Records(%+v): %d, %v; want %d", tc.f, len(got), err, tc.want)
+		}
+		for _, r := range got {
+			if r.Server == "" || r.Tenant == "" {
+				t.Errorf("record %s lost its server or tenant: %+v", r.ID, r)
+			}
+		}
+	}
+	for tenant, want := range map[string]int{"": 3, "shop-a": 2, "shop-b": 1, "shop-c": 0} {
+		sum, err := st.SummaryFor(ctx, time.Time{}, time.Time{}, tenant)
+		if err != nil || sum.Calls != want {
+			t.Errorf("SummaryFor(%q): %d calls, %v; want %d", tenant, sum.Calls, err, want)
+		}
+		days, err := st.DailyCountsFor(ctx, t0.Add(-time.Hour), t0.Add(time.Hour), time.UTC, tenant)
+		n := 0
+		for _, d := range days {
+			n += d.Calls
+		}
+		if err != nil || n != want {
+			t.Errorf("DailyCountsFor(%q): %d calls, %v; want %d", tenant, n, err, want)
+		}
+	}
 }

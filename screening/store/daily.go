@@ -28,6 +28,12 @@ type DayCount struct {
 // calendar days, so a day in a daylight-saving change lasts 23 or 25 hours.
 // A period longer than MaxDays is an error.
 func (s *Store) DailyCounts(ctx context.Context, since, until time.Time, loc *time.Location) ([]DayCount, error) {
+	return s.DailyCountsFor(ctx, since, until, loc, "")
+}
+
+// DailyCountsFor is DailyCounts of the calls of one tenant; "" counts
+// every call.
+func (s *Store) DailyCountsFor(ctx context.Context, since, until time.Time, loc *time.Location, tenant string) ([]DayCount, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -56,8 +62,12 @@ func (s *Store) DailyCounts(ctx context.Context, since, until time.Time, loc *ti
 	}
 	q := "WITH days(i, lo, hi) AS (VALUES " + strings.Join(values, ", ") + `)
 		SELECT days.i, call_log.action, count(*) FROM days
-		JOIN call_log ON call_log.time >= days.lo AND call_log.time < days.hi
-		GROUP BY days.i, call_log.action`
+		JOIN call_log ON call_log.time >= days.lo AND call_log.time < days.hi`
+	if tenant != "" {
+		q += " AND call_log.tenant = ?"
+		args = append(args, tenant)
+	}
+	q += " GROUP BY days.i, call_log.action"
 	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: daily counts: %w", err)
