@@ -72,10 +72,10 @@ ari:
   url: {{.ARIURL}}
   websocket_url: {{.ARIWS}}
   username: callscreen
-  application: callscreen
+  application: {{.App}}
 agi:
-  enabled: true
-  listen: {{.AGI}}
+  enabled: {{if .AGI}}true{{else}}false{{end}}
+  listen: {{if .AGI}}{{.AGI}}{{else}}127.0.0.1:4573{{end}}
 http:
   listen: {{.HTTP}}
   dashboard: true
@@ -99,20 +99,22 @@ trunks:
 profiles:
   default:
     country: JP
-    own_numbers: ["` + fleetDID + `"]
+    own_numbers: ["{{.DID}}"]
     challenge:
       digits: "` + challengeDigit + `"
       timeout: 3s
       attempts: 2
     # A rejected call is refused at once, without a prompt.
     reject_prompt: false
-`
+{{.Profile}}`
 
 // fleet is what TestFleet's subtests share.
 type fleet struct {
 	pg      *pgtest.Cluster
 	dbURL   string
 	bin     string
+	dir     string // the servers' directories
+	keep    bool   // CALLSCREEN_KEEP: dir stays
 	a, b    *fleetServer
 	servers []*fleetServer
 }
@@ -121,6 +123,8 @@ type fleet struct {
 // phone and its callscreen serve.
 type fleetServer struct {
 	name, tenant string
+	app          string // Stasis application
+	did          string // the DID its default profile owns
 	ast          *harness.Asterisk
 	desk         *harness.DeskPhone
 	httpAddr     string
@@ -133,6 +137,40 @@ type fleetServer struct {
 
 	mu    sync.Mutex
 	serve *serveProc
+}
+
+// Servers that join the fleet beside pbx-a and pbx-b run on the same two
+// Asterisk instances under Stasis applications of their own: each has a
+// DID that the instance hands to its application (fleetApps).
+type fleetApp struct {
+	instance string // the Asterisk instance: "" (a) or "b"
+	did, app string
+}
+
+var fleetApps = []fleetApp{
+	{"", "0399994000", "callscreen-c"},  // shop-c, on instance a
+	{"b", "0399996000", "callscreen-d"}, // shop-d, on instance b
+	{"", "0399995000", "callscreen-s"},  // a server on SQLite, on instance a
+}
+
+// fleetDialplan routes an instance's fleetApps DIDs from the provider
+// into their Stasis applications, as [callscreen-inbound] does for
+// "callscreen".
+func fleetDialplan(instance string) string {
+	var b strings.Builder
+	b.WriteString("\n[from-provider]\n")
+	for _, a := range fleetApps {
+		if a.instance == instance {
+			fmt.Fprintf(&b, "exten => %s,1,Goto(fleet-%s,${EXTEN},1)\n", a.did, a.app)
+		}
+	}
+	for _, a := range fleetApps {
+		if a.instance == instance {
+			fmt.Fprintf(&b, "\n[fleet-%s]\nexten => _[+0-9s]!,1,NoOp(%s: ${FILTER(0-9+*#,${CALLERID(num)})} -> ${EXTEN})\n", a.app, a.app)
+			fmt.Fprintf(&b, " same => n,Stasis(%s,${CALLSCREEN_PROFILE})\n same => n,Goto(callscreen-ring,${EXTEN},1)\n", a.app)
+		}
+	}
+	return b.String()
 }
 
 func startFleet(t *testing.T) *fleet {
@@ -149,20 +187,20 @@ func startFleet(t *testing.T) *fleet {
 
 	// CALLSCREEN_KEEP keeps the servers' configuration and logs (and a
 	// copy of each Asterisk's full.log), as it keeps the fixture's.
-	dir := t.TempDir()
-	keep := os.Getenv("CALLSCREEN_KEEP") != ""
-	if keep {
+	fl.dir = t.TempDir()
+	fl.keep = os.Getenv("CALLSCREEN_KEEP") != ""
+	if fl.keep {
 		var err error
-		if dir, err = os.MkdirTemp("", "callscreen-fleet-"); err != nil {
+		if fl.dir, err = os.MkdirTemp("", "callscreen-fleet-"); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("keeping %s (CALLSCREEN_KEEP)", dir)
+		t.Logf("keeping %s (CALLSCREEN_KEEP)", fl.dir)
 	}
 	repo, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl.bin = filepath.Join(dir, "callscreen")
+	fl.bin = filepath.Join(fl.dir, "callscreen")
 	build := exec.CommandContext(ctx, goTool(), "build", "-o", fl.bin, "./cmd/callscreen")
 	build.Dir = repo
 	if out, err := build.CombinedOutput(); err != nil {
@@ -170,75 +208,106 @@ func startFleet(t *testing.T) *fleet {
 	}
 
 	var install bytes.Buffer
-	for _, s := range []struct {
-		name, tenant, instance, http, agi string
-	}{
-		{"pbx-a", "shop-a", "", "127.0.0.1:18191", "127.0.0.1:4591"},
-		{"pbx-b", "shop-b", "b", "127.0.0.1:18192", "127.0.0.1:4592"},
+	for _, s := range []serverSpec{
+		{name: "pbx-a", tenant: "shop-a", http: "127.0.0.1:18191", agi: "127.0.0.1:4591"},
+		{name: "pbx-b", tenant: "shop-b", instance: "b", http: "127.0.0.1:18192", agi: "127.0.0.1:4592"},
 	} {
-		fs := &fleetServer{name: s.name, tenant: s.tenant, httpAddr: s.http, agiAddr: s.agi, bin: fl.bin,
-			dir: filepath.Join(dir, s.name)}
-		if err := os.MkdirAll(fs.dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		// Instance a first: locks are taken in that order.
-		fs.ast, err = harness.StartAsterisk(ctx, harness.AsteriskOptions{
+		ast, err := harness.StartAsterisk(ctx, harness.AsteriskOptions{
 			Instance: s.instance, SkipInstall: s.instance != "", AGIAddr: s.agi, Log: &install,
+			Append: map[string]string{"extensions.conf": fleetDialplan(s.instance)},
 		})
 		if err != nil {
 			t.Fatalf("Asterisk %q: %v\n%s", s.instance, err, harness.TailLines(install.String(), 20))
 		}
-		t.Logf("%s: Asterisk up at %s (+%s)", s.name, fs.ast.SIPAddr, time.Since(t0).Round(100*time.Millisecond))
+		t.Logf("%s: Asterisk up at %s (+%s)", s.name, ast.SIPAddr, time.Since(t0).Round(100*time.Millisecond))
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("%s: Asterisk full.log (tail):\n%s", fs.name, harness.TailLines(fs.ast.FullLog(), 40))
+				t.Logf("%s: Asterisk full.log (tail):\n%s", s.name, harness.TailLines(ast.FullLog(), 40))
 			}
-			if keep {
-				_ = os.WriteFile(filepath.Join(fs.dir, "asterisk-full.log"), []byte(fs.ast.FullLog()), 0o644)
+			if fl.keep {
+				_ = os.WriteFile(filepath.Join(fl.dir, "asterisk-"+s.name+"-full.log"), []byte(ast.FullLog()), 0o644)
 			}
-			if err := fs.ast.Stop(); err != nil {
-				t.Errorf("%s: stopping Asterisk: %v", fs.name, err)
-			}
-		})
-		if fs.desk, err = harness.StartDeskPhone(ctx, harness.DeskPhoneOptions{Addr: fs.ast.DeskPhoneAddr}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fs.desk.Stop() })
-
-		fs.cfgPath = filepath.Join(fs.dir, "callscreen.yaml")
-		fs.logPath = filepath.Join(fs.dir, "serve.stderr")
-		fs.journal = filepath.Join(fs.dir, "calllog-pending")
-		var cfg bytes.Buffer
-		if err := template.Must(template.New("cfg").Parse(fleetConfig)).Execute(&cfg, map[string]string{
-			"ARIURL": fs.ast.ARIURL, "ARIWS": fs.ast.ARIWSURL, "AGI": s.agi, "HTTP": s.http,
-			"Database": fl.dbURL, "Server": s.name, "Tenant": s.tenant, "Journal": fs.journal,
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(fs.cfgPath, cfg.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := fs.run(ctx, "config", "check"); err != nil {
-			t.Fatalf("%s: callscreen config check: %v\n%s", s.name, err, out)
-		}
-		if err := fs.start(ctx); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("%s: callscreen serve stderr (tail):\n%s", fs.name, harness.TailLines(harness.ReadFile(fs.logPath), 40))
-			}
-			if err := fs.stop(syscall.SIGTERM); err != nil {
-				t.Errorf("%s: %v", fs.name, err)
+			if err := ast.Stop(); err != nil {
+				t.Errorf("%s: stopping Asterisk: %v", s.name, err)
 			}
 		})
-		fl.servers = append(fl.servers, fs)
+		desk, err := harness.StartDeskPhone(ctx, harness.DeskPhoneOptions{Addr: ast.DeskPhoneAddr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { desk.Stop() })
+		fl.servers = append(fl.servers, fl.addServer(ctx, t, s, ast, desk))
 	}
 	fl.a, fl.b = fl.servers[0], fl.servers[1]
 	t.Logf("fleet up in %s: PostgreSQL at %s, %s (Asterisk %s, http %s), %s (Asterisk %s, http %s)",
 		time.Since(t0).Round(100*time.Millisecond), fmt.Sprintf("%s:%d", pg.Host, pg.Port),
 		fl.a.name, fl.a.ast.SIPAddr, fl.a.httpAddr, fl.b.name, fl.b.ast.SIPAddr, fl.b.httpAddr)
 	return fl
+}
+
+// serverSpec describes one callscreen serve of the fleet.
+type serverSpec struct {
+	name, tenant string
+	instance     string // the Asterisk instance it screens for: "" (a) or "b"
+	app          string // its Stasis application; default "callscreen"
+	http         string // http.listen
+	agi          string // agi.listen; "" turns FastAGI off
+	did          string // the DID its default profile owns; default fleetDID
+	database     string // default the fleet database
+	profile      string // more YAML for the default profile, indented by 4
+}
+
+// addServer writes a serve's configuration and starts it for ast and
+// desk; the serve stops at t's cleanup.
+func (fl *fleet) addServer(ctx context.Context, t *testing.T, spec serverSpec, ast *harness.Asterisk, desk *harness.DeskPhone) *fleetServer {
+	t.Helper()
+	if spec.app == "" {
+		spec.app = "callscreen"
+	}
+	if spec.did == "" {
+		spec.did = fleetDID
+	}
+	if spec.database == "" {
+		spec.database = fl.dbURL
+	}
+	fs := &fleetServer{name: spec.name, tenant: spec.tenant, app: spec.app, httpAddr: spec.http, agiAddr: spec.agi, bin: fl.bin,
+		did: spec.did, ast: ast, desk: desk, dir: filepath.Join(fl.dir, spec.name)}
+	if err := os.MkdirAll(fs.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fs.cfgPath = filepath.Join(fs.dir, "callscreen.yaml")
+	fs.logPath = filepath.Join(fs.dir, "serve.stderr")
+	fs.journal = filepath.Join(fs.dir, "calllog-pending")
+	if spec.database != fl.dbURL {
+		fs.journal = spec.database + "-pending"
+	}
+	var cfg bytes.Buffer
+	if err := template.Must(template.New("cfg").Parse(fleetConfig)).Execute(&cfg, map[string]string{
+		"ARIURL": ast.ARIURL, "ARIWS": ast.ARIWSURL, "App": spec.app, "AGI": spec.agi, "HTTP": spec.http,
+		"Database": spec.database, "Server": spec.name, "Tenant": spec.tenant, "Journal": fs.journal,
+		"DID": spec.did, "Profile": spec.profile,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fs.cfgPath, cfg.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := fs.run(ctx, "config", "check"); err != nil {
+		t.Fatalf("%s: callscreen config check: %v\n%s", spec.name, err, out)
+	}
+	if err := fs.start(ctx); err != nil {
+		t.Fatalf("%s: %v", spec.name, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s: callscreen serve stderr (tail):\n%s", fs.name, harness.TailLines(harness.ReadFile(fs.logPath), 40))
+		}
+		if err := fs.stop(syscall.SIGTERM); err != nil {
+			t.Errorf("%s: %v", fs.name, err)
+		}
+	})
+	return fs
 }
 
 // start starts callscreen serve and waits until its Asterisk lists the
@@ -275,7 +344,7 @@ func (s *fleetServer) start(ctx context.Context) error {
 			return fmt.Errorf("callscreen serve exited during start-up (%v):\n%s", p.err, harness.TailLines(harness.ReadFile(s.logPath), 30))
 		default:
 		}
-		app := harness.HTTPStatus(wctx, s.ast.ARIURL+"/applications/callscreen", s.ast.ARIUser, s.ast.ARIPassword)
+		app := harness.HTTPStatus(wctx, s.ast.ARIURL+"/applications/"+s.app, s.ast.ARIUser, s.ast.ARIPassword)
 		health := harness.HTTPStatus(wctx, "http://"+s.httpAddr+"/healthz", "", "")
 		if app == http.StatusOK && health == http.StatusOK {
 			return nil
@@ -386,7 +455,7 @@ func (s *fleetServer) call(t *testing.T, spec harness.CallSpec) harness.CallResu
 	t.Helper()
 	spec.Target = s.ast.SIPAddr
 	if spec.To == "" {
-		spec.To = fleetDID
+		spec.To = s.did
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
