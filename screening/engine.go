@@ -28,6 +28,9 @@ type Policy struct {
 	// number every inbound call of its profile rings unscreened
 	// (EmergencyCallback); 0 disables it.
 	EmergencyWindow time.Duration
+	// Fleet holds the fleet's sweep counts (fleet mode: internal/fleet's
+	// Tracker); nil outside a fleet.
+	Fleet SweepSource
 }
 
 // Engine evaluates calls. It is safe for concurrent use; the only state it
@@ -192,6 +195,9 @@ func (e *Engine) Evaluate(f *Facts, profile string) Verdict {
 	presenceWhy := c.derive(e.numbers)
 	if c.Presence == Presented && c.Caller.E164 != "" && e.velocity != nil {
 		c.Velocity = e.velocity.Observe(now, c.Caller.E164)
+	}
+	if c.Presence == Presented && c.Caller.E164 != "" && e.policy.Fleet != nil {
+		c.Sweep = e.policy.Fleet.Lookup(c.Caller.E164, now)
 	}
 
 	v := Verdict{

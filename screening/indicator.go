@@ -28,6 +28,9 @@ type Call struct {
 	Lists    *Lists
 	// Throttle is the policy's automatic throttle configuration.
 	Throttle ThrottleConfig
+	// Sweep holds the fleet-wide counts for the caller's number and
+	// prefix (fleet mode; zero otherwise).
+	Sweep SweepCounts
 }
 
 // derive fills in what the indicators read from c.Facts, c.Profile and

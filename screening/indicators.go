@@ -36,6 +36,7 @@ func DefaultIndicators(scannerAgents []string) []Indicator {
 		{Name: "police-pattern", Weight: 20, Doc: "a Japanese number ending in 0110 (police stations) with other signs of spoofing", Check: checkPolicePattern},
 		{Name: "velocity-number", Weight: 30, Doc: "the same number called more than 3 times within the velocity window", Check: checkVelocityNumber},
 		{Name: "velocity-prefix", Weight: 25, Doc: "numbers of one prefix called more than 10 times within the velocity window", Check: checkVelocityPrefix},
+		{Name: IndicatorFleetSweep, Weight: 40, Doc: "the number, or its prefix, called many of the fleet's businesses or failed the challenge at several within minutes", Check: checkFleetSweep},
 		{Name: IndicatorThrottled, Weight: 50, Doc: "the number is throttled: it failed the challenge repeatedly, redialled fast after failing it, or called too often", Check: checkThrottled},
 		{Name: "block-list", Weight: 100, Doc: "the number or its prefix is on the block list", Check: checkBlockList},
 	}

@@ -79,6 +79,8 @@ func TestIndicators(t *testing.T) {
 		{Kind: Block, Number: "+4470*", Source: SourceImport},
 		{Kind: DoNotOriginate, Number: "+81312340000"},
 		{Kind: Block, Number: "+819044445555", Source: SourceChallengeFailures, Reason: "failed the challenge 3 times in 2m", Expires: testNow.Add(time.Hour)},
+		{Kind: Block, Number: "+819044446666", Source: SourceFleetSweep, Reason: "failed the challenge 2 times across the fleet in the last 10m", Expires: testNow.Add(time.Hour)},
+		{Kind: Allow, Number: "+819077778888", Source: SourceOperator, Reason: "a customer", Tenant: "shop"},
 	}
 	type row struct {
 		name     string
@@ -86,6 +88,7 @@ func TestIndicators(t *testing.T) {
 		trusted  bool
 		profile  func(*Profile)
 		velocity VelocityCounts
+		sweep    SweepCounts
 		fire     bool
 		evidence string // a substring of the evidence when fire
 	}
@@ -261,7 +264,25 @@ func TestIndicators(t *testing.T) {
 			{name: "11 calls", facts: caller("09012345678"), velocity: VelocityCounts{Window: time.Hour, Number: 1, Prefix: 11}, fire: true, evidence: "called 11 times in the last 1h0m0s (more than 10)"},
 			{name: "10 calls", facts: caller("09012345678"), velocity: VelocityCounts{Window: time.Hour, Number: 1, Prefix: 10}},
 		},
+		"fleet-sweep": {
+			{name: "seventh business, failed at three", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 6, Failed: 3}, fire: true,
+				evidence: "+819012345678 called 7 businesses in the last 10m; failed the challenge 3 times"},
+			{name: "third business", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 2}, fire: true, evidence: "+819012345678 called 3 businesses in the last 10m"},
+			{name: "second business", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 1, Failed: 1}},
+			{name: "failed twice, here only", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, Failed: 2}, fire: true, evidence: "+819012345678 failed the challenge 2 times in the last 10m"},
+			{name: "failed twice at two businesses", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 1, Failed: 2}, fire: true, evidence: "failed the challenge 2 times in the last 10m, calling 2 businesses"},
+			{name: "sixth business of the prefix", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, PrefixTenants: 5, PrefixFailed: 4}, fire: true,
+				evidence: "numbers sharing the prefix of +819012345678 called 6 businesses in the last 10m; failed the challenge 4 times"},
+			{name: "fifth business of the prefix", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, PrefixTenants: 4}},
+			{name: "a customer on the allow list", facts: caller("09077778888"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 9, Failed: 0, PrefixTenants: 9}},
+			{name: "thresholds off", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 9, Failed: 9, PrefixTenants: 9},
+				profile: func(p *Profile) { p.Sweep = SweepPolicy{} }},
+			{name: "higher tenants threshold", facts: caller("09012345678"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 3},
+				profile: func(p *Profile) { p.Sweep.Tenants = 5 }},
+			{name: "withheld", facts: caller("anonymous"), sweep: SweepCounts{Window: 10 * time.Minute, Tenants: 9, Failed: 9}},
+		},
 		"throttled": {
+			{name: "fleet sweep", facts: caller("09044446666"), fire: true, evidence: "failed the challenge 2 times across the fleet in the last 10m; throttled until"},
 			{name: "challenge failures", facts: caller("09044445555"), fire: true, evidence: "failed the challenge 3 times in 2m; throttled until"},
 			{name: "an operator's block is not a throttle", facts: caller("05011112222")},
 			{name: "not listed", facts: caller("09044445556")},
@@ -272,6 +293,7 @@ func TestIndicators(t *testing.T) {
 			{name: "prefix", facts: caller("+447012345678"), fire: true, evidence: "(prefix +4470*, added by import)"},
 			{name: "not listed", facts: caller("05011112223")},
 			{name: "dno is not block", facts: caller("0312340000")},
+			{name: "a fleet throttle is throttled's", facts: caller("09044446666")},
 		},
 	}
 	// Adding an indicator means adding its rows here: one call on which
@@ -300,6 +322,7 @@ func TestIndicators(t *testing.T) {
 				c := newTestCall(nb, tt.facts, p, tt.trusted)
 				c.Lists = testLists(t, blocked...)
 				c.Velocity = tt.velocity
+				c.Sweep = tt.sweep
 				evidence, hit := ind.Check(c)
 				if hit != tt.fire {
 					t.Fatalf("%s fired = %v (%q), want %v; caller %+v presence %s", name, hit, evidence, tt.fire, c.Caller, c.Presence)

@@ -48,6 +48,10 @@ const (
 	SourceChallenge = "challenge"
 	SourceVelocity  = "velocity"
 	SourceCallback  = "callback"
+	// SourceFleetSweep marks a fleet-wide (Tenant "") block entry that
+	// throttles a number which failed the challenge across the fleet as
+	// often as the profile's sweep.failed (fleet mode).
+	SourceFleetSweep = "fleet-sweep"
 )
 
 // Entry is one list entry. Number is an E.164 number ("+81312345678") or a
@@ -114,10 +118,10 @@ func ValidateEntrySource(k ListKind, source string, expires time.Time) error {
 		kinds, automatic = listKinds[:], false
 	case SourceChallenge, SourceCallback:
 		kinds = []ListKind{Allow}
-	case SourceVelocity, SourceChallengeFailures:
+	case SourceVelocity, SourceChallengeFailures, SourceFleetSweep:
 		kinds = []ListKind{Block}
 	default:
-		return fmt.Errorf("source: %q is not one of operator, import, challenge, callback, velocity, %s", source, SourceChallengeFailures)
+		return fmt.Errorf("source: %q is not one of operator, import, challenge, callback, velocity, %s, %s", source, SourceChallengeFailures, SourceFleetSweep)
 	}
 	if !slices.Contains(kinds, k) {
 		return fmt.Errorf("source: %q entries belong on the %s list, not %s", source, kinds[0], k)

@@ -55,6 +55,10 @@ type Profile struct {
 	// Hours, when set, are the profile's opening hours; outside them calls
 	// get Hours.ClosedProfile.
 	Hours Hours `mapstructure:"hours" json:"hours,omitzero"`
+
+	// Sweep judges numbers that sweep the fleet (fleet mode): the
+	// fleet-sweep indicator's thresholds and the fleet throttle.
+	Sweep SweepPolicy `mapstructure:"sweep" json:"sweep"`
 }
 
 // DefaultProfile returns the profile every configured profile starts from.
@@ -73,6 +77,7 @@ func DefaultProfile(name string) Profile {
 		Unavailable: Challenge,
 		Scanner:     Drop,
 		Throttled:   Voicemail,
+		Sweep:       DefaultSweepPolicy(),
 	}
 }
 
@@ -122,6 +127,9 @@ func (p *Profile) Validate() error {
 		if _, err := p.Hours.parse(key("hours")); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := p.Sweep.validate(key); err != nil {
+		errs = append(errs, err)
 	}
 	for name, w := range p.Weights {
 		if w < 0 {

@@ -69,7 +69,7 @@ func (c ThrottleConfig) Validate() error {
 // IsThrottle reports whether e is an automatic throttle rather than an
 // operator's block.
 func IsThrottle(e Entry) bool {
-	return e.Kind == Block && (e.Source == SourceChallengeFailures || e.Source == SourceVelocity)
+	return e.Kind == Block && (e.Source == SourceChallengeFailures || e.Source == SourceVelocity || e.Source == SourceFleetSweep)
 }
 
 // throttleOf returns the throttle in force for the caller: an active

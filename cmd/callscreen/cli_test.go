@@ -120,7 +120,7 @@ func TestListsShowSource(t *testing.T) {
 	}
 	// Every source callscreen writes can be asked for.
 	for _, src := range []string{screening.SourceOperator, screening.SourceImport, screening.SourceChallenge,
-		screening.SourceCallback, screening.SourceVelocity, screening.SourceChallengeFailures} {
+		screening.SourceCallback, screening.SourceVelocity, screening.SourceChallengeFailures, screening.SourceFleetSweep} {
 		if out, err := runCLI(t, append(args, "lists", "show", "block", "--source", src)...); err != nil {
 			t.Errorf("--source %s: %v %s", src, err, out)
 		}

@@ -16,7 +16,7 @@ import (
 )
 
 // listSources are the values of an entry's source (screening.Source*).
-var listSources = []string{screening.SourceOperator, screening.SourceImport, screening.SourceChallenge, screening.SourceVelocity, screening.SourceCallback, screening.SourceChallengeFailures}
+var listSources = []string{screening.SourceOperator, screening.SourceImport, screening.SourceChallenge, screening.SourceVelocity, screening.SourceCallback, screening.SourceChallengeFailures, screening.SourceFleetSweep}
 
 // checkSource accepts "" (any) or one of listSources.
 func checkSource(s string) error {

@@ -29,6 +29,9 @@ type screenerOptions struct {
 	// noLists leaves the lists unread, for commands that do not screen a
 	// call: with millions of entries, reading them takes seconds.
 	noLists bool
+	// sweeps, when set, returns the fleet's sweep counts the engine reads
+	// (fleet mode), given the opened store.
+	sweeps func(st *store.Store) screening.SweepSource
 }
 
 func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) (*screener, error) {
@@ -48,7 +51,11 @@ func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) 
 		}
 	}
 	rt.lists = screening.NewLists(snap)
-	eng, err := screening.NewEngine(cfg.Policy(), rt.lists, rt.numbers, screening.NewVelocity(cfg.Velocity))
+	pol := cfg.Policy()
+	if opts.sweeps != nil && rt.store != nil {
+		pol.Fleet = opts.sweeps(rt.store)
+	}
+	eng, err := screening.NewEngine(pol, rt.lists, rt.numbers, screening.NewVelocity(cfg.Velocity))
 	if err != nil {
 		rt.Close()
 		return nil, fmt.Errorf("configuration: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/callscreen/callscreen/dialplan"
 	"github.com/callscreen/callscreen/internal/config"
+	"github.com/callscreen/callscreen/internal/fleet"
 	"github.com/callscreen/callscreen/internal/metrics"
 	"github.com/callscreen/callscreen/internal/notify"
 	"github.com/callscreen/callscreen/internal/service"
@@ -74,7 +75,29 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(serveProcs)
 	}
-	rt, err := newScreener(ctx, cfg, screenerOptions{})
+	// Fleet mode: the servers sharing a PostgreSQL database exchange
+	// their sweep counts (internal/fleet); the fleet throttle, when the
+	// default profile asks for one, goes through the service.
+	var (
+		sweeps *fleet.Tracker
+		svc    *service.Service
+	)
+	sopts := screenerOptions{}
+	if store.IsPostgres(cfg.Database) {
+		sopts.sweeps = func(st *store.Store) screening.SweepSource {
+			def := cfg.Policy().Profiles[cfg.DefaultProfile]
+			fc := fleet.Config{Server: cfg.Fleet.Server, Tenant: cfg.Fleet.Tenant}
+			if def != nil {
+				fc.Throttle, fc.ThrottleFailed = def.Sweep.Throttle, def.Sweep.Failed
+			}
+			sweeps = fleet.New(fc, fleet.Options{
+				Exchange: st, Broadcaster: st, Log: log.With("component", "fleet"),
+				Throttle: func(ctx context.Context, e screening.Entry) error { return svc.Put(ctx, e) },
+			})
+			return sweeps
+		}
+	}
+	rt, err := newScreener(ctx, cfg, sopts)
 	if err != nil {
 		return err
 	}
@@ -98,8 +121,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 	m.WatchNotifications(notifier)
 	m.WatchCounter("log_records_duplicate_total", "Call log records ignored because the log already held a record with their id (never overwritten).", rt.store.DuplicateRecords)
-	svc := service.New(rt.store, rt.lists, service.Options{
-		Log: logw, Metrics: m, Notifier: notifier,
+	var observer service.Sweeps
+	if sweeps != nil {
+		observer = sweeps
+	}
+	svc = service.New(rt.store, rt.lists, service.Options{
+		Log: logw, Metrics: m, Notifier: notifier, Sweeps: observer,
 		Throttle: cfg.Throttle, Retention: cfg.Log.Retention,
 		Tenant: cfg.Fleet.Tenant, Server: cfg.Fleet.Server,
 		Logger: log.With("component", "lists"),
@@ -166,6 +193,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		}()
 	}
 
+	if sweeps != nil {
+		run("fleet sweeps", sweeps.Run)
+		go sweeps.Follow(runCtx, rt.store)
+	}
 	profiles := func(name string) (dialplan.Profile, bool) {
 		p, ok := cfg.Profiles[name]
 		if !ok {

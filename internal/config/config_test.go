@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callscreen/callscreen/screening"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -285,5 +287,30 @@ profiles:
 		if got := cfg.Profiles[name].Dialplan.Prompts.NumberRequestHint; got != want {
 			t.Errorf("profiles.%s: number_request_hint %q, want %q", name, got, want)
 		}
+	}
+}
+
+func TestLoadSweep(t *testing.T) {
+	cfg, err := Load(writeConfig(t, `
+profiles:
+  shop:
+    sweep: {tenants: 4, throttle: 30m}
+    weights: {fleet-sweep: 60}
+  other: {monitor: true}
+default_profile: shop
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Profiles["shop"].Screening.Sweep
+	want := screening.SweepPolicy{Tenants: 4, Failed: 2, PrefixTenants: 6, Throttle: 30 * time.Minute}
+	if got != want {
+		t.Errorf("shop sweep = %+v, want %+v", got, want)
+	}
+	if got := cfg.Profiles["other"].Screening.Sweep; got != screening.DefaultSweepPolicy() {
+		t.Errorf("other sweep = %+v, want the defaults", got)
+	}
+	if _, err := Load(writeConfig(t, "profiles:\n  shop:\n    sweep: {tenants: 1}\n")); err == nil || !strings.Contains(err.Error(), "profiles.shop.sweep") {
+		t.Errorf("sweep.tenants 1: err %v, want one naming profiles.shop.sweep", err)
 	}
 }

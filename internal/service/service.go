@@ -61,6 +61,12 @@ type Notifier interface {
 	Notify(r screening.Record)
 }
 
+// Sweeps counts finished calls for the fleet's sweep detection
+// (internal/fleet's Tracker); Observe must not block.
+type Sweeps interface {
+	Observe(r screening.Record)
+}
+
 // Options configure a Service. Every field is optional.
 type Options struct {
 	// Log receives every call record.
@@ -87,6 +93,9 @@ type Options struct {
 	Tenant string
 	// Server names this server in the records it writes.
 	Server string
+	// Sweeps sees every finished call, stamped with its tenant (fleet
+	// mode).
+	Sweeps Sweeps
 }
 
 // Service owns the store and the live lists together.
@@ -192,6 +201,9 @@ func (s *Service) Write(r screening.Record) {
 	}
 	if s.o.Notifier != nil {
 		s.o.Notifier.Notify(r)
+	}
+	if s.o.Sweeps != nil {
+		s.o.Sweeps.Observe(r)
 	}
 	s.throttle(r)
 }

@@ -51,6 +51,10 @@ type Store struct {
 
 	// duplicates counts records ignored for an ID already logged.
 	duplicates atomic.Uint64
+
+	// sightingsPruned is when SweepAggregates last pruned fleet_sightings
+	// (Unix nanoseconds; sightings.go).
+	sightingsPruned atomic.Int64
 }
 
 // Open opens the SQLite database at path, creating it when it does not exist,

@@ -1,0 +1,315 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/callscreen/callscreen/screening"
+)
+
+// Fleet sweep detection (internal/fleet): the servers of a fleet add their
+// sightings (calls per number, tenant and minute) to fleet_sightings and
+// read back the fleet's aggregates, distinct tenants and failed
+// challenges over a window, per number and per prefix. A Store is the
+// fleet's Exchange; on PostgreSQL it is also the Broadcaster, with NOTIFY.
+
+// sweepsChannel is the notification channel aggregates are broadcast on,
+// as JSON arrays of screening.SweepAggregate.
+const sweepsChannel = "callscreen_sweeps"
+
+// maxNotifyPayload is the most a NOTIFY payload may hold in bytes
+// (PostgreSQL's limit is 8000).
+const maxNotifyPayload = 7900
+
+// pruneSightingsEvery is how often a Store prunes old sightings.
+const pruneSightingsEvery = 5 * time.Minute
+
+// sightingsChunk is how many rows one statement writes or reads.
+const sightingsChunk = 400
+
+// sweepLockClass is the first key of the advisory locks that serialize
+// publishes per number on PostgreSQL ("sw").
+const sweepLockClass = 0x7377
+
+// PublishSightings adds sightings to the fleet's and returns the
+// aggregates over the window (ending now) of every number and prefix they
+// touched. Publishes touching one number are serialized (SQLite has one
+// writer; PostgreSQL takes an advisory lock per number), so that each
+// step of a number's failed count is seen by exactly one publisher.
+func (s *Store) PublishSightings(ctx context.Context, sightings []screening.Sighting, window time.Duration) ([]screening.SweepAggregate, error) {
+	if len(sightings) == 0 {
+		return nil, nil
+	}
+	rows := mergeSightings(sightings)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: publish sightings: %w", err)
+	}
+	defer tx.Rollback()
+	numbers, prefixes := sightingKeys(rows)
+	if s.pg != nil {
+		for _, n := range numbers { // sorted: no deadlock between publishers
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", sweepLockClass, n); err != nil {
+				return nil, fmt.Errorf("store: publish sightings: %w", err)
+			}
+		}
+	}
+	for chunk := range slices.Chunk(rows, sightingsChunk) {
+		var b strings.Builder
+		b.WriteString("INSERT INTO fleet_sightings (number, prefix, tenant, server, minute, calls, failed) VALUES ")
+		args := make([]any, 0, 7*len(chunk))
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS INTEGER))")
+			args = append(args, r.Number, screening.SweepPrefix(r.Number), r.Tenant, r.Server, r.Minute.UnixNano(), r.Calls, r.Failed)
+		}
+		b.WriteString(` ON CONFLICT (number, tenant, server, minute) DO UPDATE
+			SET calls = fleet_sightings.calls + excluded.calls, failed = fleet_sightings.failed + excluded.failed`)
+		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+			return nil, fmt.Errorf("store: publish sightings: %w", err)
+		}
+	}
+	cut := sweepCut(time.Now(), window)
+	aggs, err := s.sweepAggregates(ctx, tx, "number", numbers, cut)
+	if err != nil {
+		return nil, err
+	}
+	pa, err := s.sweepAggregates(ctx, tx, "prefix", prefixes, cut)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: publish sightings: %w", err)
+	}
+	return append(aggs, pa...), nil
+}
+
+// SweepAggregates returns every aggregate over the window (ending now)
+// with at least minTenants distinct tenants or minFailed failed
+// challenges, numbers and prefixes alike. Every few minutes it also
+// prunes sightings older than two windows (an hour at least): every
+// server refreshes now and then, so the table holds about one window of
+// calls.
+func (s *Store) SweepAggregates(ctx context.Context, window time.Duration, minTenants, minFailed int) ([]screening.SweepAggregate, error) {
+	now := time.Now()
+	if last := s.sightingsPruned.Load(); now.UnixNano()-last >= int64(pruneSightingsEvery) && s.sightingsPruned.CompareAndSwap(last, now.UnixNano()) {
+		old := sweepCut(now, max(2*window, time.Hour))
+		if _, err := s.w.ExecContext(ctx, s.q("DELETE FROM fleet_sightings WHERE minute < CAST(? AS BIGINT)"), old.UnixNano()); err != nil {
+			return nil, fmt.Errorf("store: prune sightings: %w", err)
+		}
+	}
+	tx, err := s.r.BeginTx(ctx, s.d.consistent)
+	if err != nil {
+		return nil, fmt.Errorf("store: sweep aggregates: %w", err)
+	}
+	defer tx.Rollback()
+	cut := sweepCut(now, window)
+	var out []screening.SweepAggregate
+	for _, col := range []string{"number", "prefix"} {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+col+` FROM fleet_sightings
+			WHERE minute >= CAST(? AS BIGINT) AND `+col+` <> ''
+			GROUP BY `+col+`
+			HAVING count(DISTINCT tenant) >= CAST(? AS INTEGER) OR sum(failed) >= CAST(? AS INTEGER)`),
+			cut.UnixNano(), minTenants, minFailed)
+		if err != nil {
+			return nil, fmt.Errorf("store: sweep aggregates: %w", err)
+		}
+		var keys []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: sweep aggregates: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: sweep aggregates: %w", err)
+		}
+		aggs, err := s.sweepAggregates(ctx, tx, col, keys, cut)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, aggs...)
+	}
+	return out, nil
+}
+
+// sweepAggregates sums the sightings from cut on of keys, numbers or
+// prefixes (col), per tenant, and summarizes each key; prefixes' keys
+// get their trailing '*'.
+func (s *Store) sweepAggregates(ctx context.Context, tx *sql.Tx, col string, keys []string, cut time.Time) ([]screening.SweepAggregate, error) {
+	suffix := ""
+	if col == "prefix" {
+		suffix = "*"
+	}
+	out := make([]screening.SweepAggregate, 0, len(keys))
+	for chunk := range slices.Chunk(keys, sightingsChunk) {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, cut.UnixNano())
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+col+`, tenant, sum(calls), sum(failed), max(minute)
+			FROM fleet_sightings
+			WHERE minute >= CAST(? AS BIGINT) AND `+col+` IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)
+			GROUP BY `+col+`, tenant ORDER BY `+col), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: sweep aggregates: %w", err)
+		}
+		var (
+			key     string
+			tenants []screening.TenantCount
+		)
+		for rows.Next() {
+			var (
+				k    string
+				tc   screening.TenantCount
+				last int64
+			)
+			if err := rows.Scan(&k, &tc.Tenant, &tc.Calls, &tc.Failed, &last); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: sweep aggregates: %w", err)
+			}
+			tc.Last = time.Unix(0, last).UTC()
+			if k != key && len(tenants) > 0 {
+				out = append(out, screening.SummarizeSweep(key+suffix, tenants))
+				tenants = tenants[:0]
+			}
+			key = k
+			tenants = append(tenants, tc)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: sweep aggregates: %w", err)
+		}
+		if len(tenants) > 0 {
+			out = append(out, screening.SummarizeSweep(key+suffix, tenants))
+		}
+	}
+	return out, nil
+}
+
+// BroadcastSweeps tells the other servers of the fleet about aggregates,
+// with NOTIFY on PostgreSQL, split into payloads PostgreSQL takes. On
+// SQLite (one server) it does nothing.
+func (s *Store) BroadcastSweeps(ctx context.Context, aggs []screening.SweepAggregate) error {
+	if s.pg == nil || len(aggs) == 0 {
+		return nil
+	}
+	payloads, err := sweepPayloads(aggs, maxNotifyPayload)
+	if err != nil {
+		return err
+	}
+	for _, p := range payloads {
+		if err := s.Notify(ctx, sweepsChannel, p); err != nil {
+			return fmt.Errorf("store: broadcast sweeps: %w", err)
+		}
+	}
+	return nil
+}
+
+// WatchSweeps delivers the aggregates other servers broadcast to fn, and
+// calls resync each time it (re)connects, since broadcasts made while it
+// was away were missed; it returns when ctx ends. On SQLite it returns at
+// once.
+func (s *Store) WatchSweeps(ctx context.Context, fn func([]screening.SweepAggregate), resync func()) {
+	s.Listen(ctx, sweepsChannel, func(payload string) {
+		if payload == "" {
+			resync()
+			return
+		}
+		var aggs []screening.SweepAggregate
+		if err := json.Unmarshal([]byte(payload), &aggs); err != nil {
+			slog.Warn("store: a sweep broadcast that is not aggregates", "err", err)
+			return
+		}
+		fn(aggs)
+	})
+}
+
+// sweepPayloads encodes aggs as JSON arrays of at most limit bytes each.
+func sweepPayloads(aggs []screening.SweepAggregate, limit int) ([]string, error) {
+	var (
+		out []string
+		b   strings.Builder
+	)
+	for _, a := range aggs {
+		j, err := json.Marshal(a)
+		if err != nil {
+			return nil, fmt.Errorf("store: broadcast sweeps: %w", err)
+		}
+		if len(j)+2 > limit {
+			return nil, fmt.Errorf("store: broadcast sweeps: an aggregate of %d bytes exceeds %d", len(j), limit)
+		}
+		if b.Len() > 0 && b.Len()+1+len(j)+1 > limit {
+			b.WriteByte(']')
+			out = append(out, b.String())
+			b.Reset()
+		}
+		if b.Len() == 0 {
+			b.WriteByte('[')
+		} else {
+			b.WriteByte(',')
+		}
+		b.Write(j)
+	}
+	if b.Len() > 0 {
+		b.WriteByte(']')
+		out = append(out, b.String())
+	}
+	return out, nil
+}
+
+// mergeSightings sums sightings of one number, tenant, server and minute,
+// in key order.
+func mergeSightings(in []screening.Sighting) []screening.Sighting {
+	out := slices.Clone(in)
+	for i := range out {
+		out[i].Minute = out[i].Minute.UTC().Truncate(time.Minute)
+	}
+	key := func(a, b screening.Sighting) int {
+		return cmp.Or(strings.Compare(a.Number, b.Number), strings.Compare(a.Tenant, b.Tenant),
+			strings.Compare(a.Server, b.Server), a.Minute.Compare(b.Minute))
+	}
+	slices.SortFunc(out, key)
+	j := 0
+	for i := range out {
+		if j > 0 && key(out[j-1], out[i]) == 0 {
+			out[j-1].Calls += out[i].Calls
+			out[j-1].Failed += out[i].Failed
+			continue
+		}
+		out[j] = out[i]
+		j++
+	}
+	return out[:j]
+}
+
+// sightingKeys returns the distinct numbers and prefixes of sorted rows,
+// sorted.
+func sightingKeys(rows []screening.Sighting) (numbers, prefixes []string) {
+	for _, r := range rows {
+		if len(numbers) == 0 || numbers[len(numbers)-1] != r.Number {
+			numbers = append(numbers, r.Number)
+		}
+		if p := screening.SweepPrefix(r.Number); p != "" {
+			prefixes = append(prefixes, p)
+		}
+	}
+	slices.Sort(prefixes)
+	return numbers, slices.Compact(prefixes)
+}
+
+// sweepCut is the first minute a window ending at now counts.
+func sweepCut(now time.Time, window time.Duration) time.Time {
+	return now.Add(-window).UTC().Truncate(time.Minute)
+}
