@@ -39,6 +39,10 @@ import (
 //     call stuck, every call routed as expected and logged exactly once,
 //     a list change during the outage refused with 503 and nothing of it
 //     left behind, one after the recovery reaching B.
+//   - "sweep": a robodialer calling the DIDs of four tenants (two more
+//     servers join, one on each instance) is challenged from the third
+//     (fleet-sweep), fails twice and is then throttled fleet-wide, while a
+//     number on one tenant's allow list doing the same still rings there.
 func TestFleet(t *testing.T) {
 	if !enabled {
 		t.Skip(skipReason)
@@ -56,6 +60,7 @@ func TestFleet(t *testing.T) {
 
 	t.Run("block on A reaches B", func(t *testing.T) { fleetBlockReachesB(t, fl) })
 	t.Run("PostgreSQL killed under load", func(t *testing.T) { fleetDatabaseKilled(t, fl) })
+	t.Run("sweep", func(t *testing.T) { fleetSweep(t, fl) })
 }
 
 // ---- the fleet -----------------------------------------------------------------
@@ -103,9 +108,13 @@ profiles:
     challenge:
       digits: "` + challengeDigit + `"
       timeout: 3s
-      attempts: 2
+      attempts: 1
     # A rejected call is refused at once, without a prompt.
     reject_prompt: false
+    # A number failing the challenge at two businesses of the fleet is
+    # throttled fleet-wide for 30 minutes.
+    sweep:
+      throttle: 30m
 {{.Profile}}`
 
 // fleet is what TestFleet's subtests share.
@@ -1001,4 +1010,190 @@ func fleetDatabaseKilled(t *testing.T, fl *fleet) {
 			}
 		}
 	}
+}
+
+// ---- 3. a sweep across the fleet -------------------------------------------------------
+
+// waitRecordSince waits for the newest record of a call from caller
+// (E.164) that s screened, placed at or after since.
+func (fl *fleet) waitRecordSince(t *testing.T, s *fleetServer, caller string, since time.Time) fleetRecord {
+	t.Helper()
+	var got fleetRecord
+	poll(t, 20*time.Second, func() bool {
+		found := false
+		for _, r := range fl.pgRecords(t, []string{caller}) {
+			if r.Server == s.name && !r.Time.Before(since.Add(-time.Second)) {
+				got, found = r, true
+			}
+		}
+		return found
+	}, func() string {
+		return fmt.Sprintf("no record of a call from %s screened by %s since %s", caller, s.name, since.Format(time.TimeOnly))
+	})
+	return got
+}
+
+// deskInvites counts the calls from the national number caller that
+// reached s's desk phone.
+func (s *fleetServer) deskInvites(caller string) int {
+	n := 0
+	for _, inv := range s.desk.InviteLog() {
+		if inv.FromUser == caller || inv.FromUser == e164JP(caller) {
+			n++
+		}
+	}
+	return n
+}
+
+// sweepCall is one call of a sweep and what it must get.
+type sweepCall struct {
+	s *fleetServer
+	// want: "ring" (the desk rings), "sweep" (challenged for the
+	// fleet-sweep finding, fails it, the desk stays silent), "throttled"
+	// (challenged for the fleet throttle, fails it), "allowed" (rings on
+	// the tenant's allow list).
+	want string
+}
+
+// sweep places the calls from caller one after the other, as a
+// robodialer that answers nothing, and checks each call's record and
+// desk phone.
+func (fl *fleet) sweep(t *testing.T, caller string, calls []sweepCall) {
+	t.Helper()
+	e164 := e164JP(caller)
+	for i, c := range calls {
+		before := c.s.deskInvites(caller)
+		since := time.Now()
+		hold := 2 * time.Second
+		if c.want == "sweep" || c.want == "throttled" {
+			hold = 12 * time.Second // through the challenge and its fallback
+		}
+		r := c.s.call(t, harness.CallSpec{FromUser: caller, Hold: hold})
+		rec := fl.waitRecordSince(t, c.s, e164, since)
+		rang := c.s.deskInvites(caller) > before
+		t.Logf("%s call %d into %s (%s): %s; desk rang %v", caller, i+1, c.s.name, c.s.tenant, rec, rang)
+		sweepFinding := ""
+		throttled := ""
+		for _, f := range rec.Verdict.Findings {
+			switch f.Indicator {
+			case "fleet-sweep":
+				sweepFinding = f.Evidence
+			case "throttled":
+				throttled = f.Evidence
+			}
+		}
+		switch c.want {
+		case "ring":
+			if !r.Answered || !rang || rec.Verdict.Action != "ring" || sweepFinding != "" {
+				t.Errorf("%s call %d into %s: want it to ring unchallenged; rang %v, %s", caller, i+1, c.s.name, rang, rec)
+			}
+		case "allowed":
+			if !rang || rec.Verdict.Action != "ring" || !strings.HasPrefix(rec.Verdict.Override, "allow") || sweepFinding != "" {
+				t.Errorf("%s call %d into %s: want it to ring on %s's allow list; rang %v, %s (reason %q)", caller, i+1, c.s.name, c.s.tenant, rang, rec, rec.Verdict.Reason)
+			}
+		case "sweep":
+			want := fmt.Sprintf("called %d businesses", countTenants(calls[:i+1]))
+			if rang || rec.Verdict.Action != "challenge" || rec.Outcome != "challenge-failed" || !strings.Contains(sweepFinding, want) {
+				t.Errorf("%s call %d into %s: want a fleet-sweep challenge (%q) failed; rang %v, %s, evidence %q", caller, i+1, c.s.name, want, rang, rec, sweepFinding)
+			}
+		case "throttled":
+			if rang || rec.Verdict.Action != "challenge" || rec.Outcome != "challenge-failed" || !strings.Contains(throttled, "businesses of the fleet") {
+				t.Errorf("%s call %d into %s: want the fleet throttle's challenge, failed; rang %v, %s, evidence %q", caller, i+1, c.s.name, rang, rec, throttled)
+			}
+		}
+		// Let the sighting reach the other servers (milliseconds).
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// countTenants counts the distinct tenants of calls.
+func countTenants(calls []sweepCall) int {
+	seen := map[string]bool{}
+	for _, c := range calls {
+		seen[c.s.tenant] = true
+	}
+	return len(seen)
+}
+
+// fleetThrottle returns the fleet-wide throttle of number (E.164) in the
+// fleet database, waiting up to 5 s for it.
+func (fl *fleet) fleetThrottle(t *testing.T, number string) (reason string, expires time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fl.dbURL)
+	if err != nil {
+		t.Fatalf("connecting to the fleet database: %v", err)
+	}
+	defer conn.Close(context.Background())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var exp *int64
+		err := conn.QueryRow(ctx, "SELECT reason, expires FROM list_entries WHERE tenant = '' AND kind = 'block' AND number = $1 AND source = 'fleet-sweep'", number).Scan(&reason, &exp)
+		if err == nil {
+			if exp != nil {
+				expires = time.Until(time.Unix(0, *exp))
+			}
+			return reason, expires
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatalf("reading the fleet throttle of %s: %v", number, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fleet-wide throttle (source fleet-sweep) for %s in the fleet database", number)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func fleetSweep(t *testing.T, fl *fleet) {
+	ctx := context.Background()
+	// Two more businesses join the fleet, one on each Asterisk.
+	c := fl.addServer(ctx, t, serverSpec{name: "pbx-c", tenant: "shop-c", app: "callscreen-c", http: "127.0.0.1:18193", did: "0399994000"}, fl.a.ast, fl.a.desk)
+	d := fl.addServer(ctx, t, serverSpec{name: "pbx-d", tenant: "shop-d", instance: "b", app: "callscreen-d", http: "127.0.0.1:18194", did: "0399996000"}, fl.b.ast, fl.b.desk)
+	a, b := fl.a, fl.b
+
+	// A pharmacy that is a customer of shop-c calls shop-c from its
+	// number; it is on shop-c's allow list (shop-c's dashboard, its
+	// tenant's scope).
+	const (
+		robo     = "09011110001"
+		pharmacy = "08022220001"
+	)
+	if code, body := c.api(t, "POST", "/api/lists/allow", `{"number":"`+pharmacy+`","reason":"pharmacy, a customer"}`); code != http.StatusCreated {
+		t.Fatalf("POST /api/lists/allow on %s = %d %s", c.name, code, body)
+	}
+	if n := fl.pgCount(t, "SELECT count(*) FROM list_entries WHERE kind = 'allow' AND number = $1 AND tenant = $2", e164JP(pharmacy), c.tenant); n != 1 {
+		t.Fatalf("the allow entry of %s is not in %s's scope (%d entries)", pharmacy, c.tenant, n)
+	}
+
+	t.Run("robodialer", func(t *testing.T) {
+		t.Parallel()
+		// Two businesses ring; the third and fourth challenge it for
+		// the sweep, and it fails both: throttled fleet-wide.
+		fl.sweep(t, robo, []sweepCall{{a, "ring"}, {b, "ring"}, {c, "sweep"}, {d, "sweep"}})
+		reason, exp := fl.fleetThrottle(t, e164JP(robo))
+		t.Logf("fleet throttle of %s: %q, expires in %s", robo, reason, exp.Round(time.Minute))
+		if exp < 25*time.Minute || exp > 31*time.Minute {
+			t.Errorf("the fleet throttle expires in %s, want about 30m (sweep.throttle)", exp)
+		}
+		// Now every server challenges it for the throttle, the first two
+		// businesses included.
+		for _, s := range []*fleetServer{a, b} {
+			t.Run("throttled at "+s.name, func(t *testing.T) {
+				t.Parallel()
+				fl.sweep(t, robo, []sweepCall{{s, "throttled"}})
+			})
+		}
+	})
+	t.Run("allow-listed", func(t *testing.T) {
+		t.Parallel()
+		// The same pattern from the pharmacy: the sweep challenges it at
+		// the other businesses, it fails there and is throttled
+		// fleet-wide, and still rings at shop-c, whose customer it is.
+		fl.sweep(t, pharmacy, []sweepCall{{a, "ring"}, {b, "ring"}, {c, "allowed"}, {d, "sweep"}, {a, "sweep"}})
+		reason, _ := fl.fleetThrottle(t, e164JP(pharmacy))
+		t.Logf("fleet throttle of %s: %q", pharmacy, reason)
+		fl.sweep(t, pharmacy, []sweepCall{{c, "allowed"}})
+	})
 }
