@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql on the fleet database
+	_ "modernc.org/sqlite"             // the migrated store, read as it is on disk
 
 	"github.com/callscreen/callscreen/integration/harness"
 	"github.com/callscreen/callscreen/internal/pgtest"
@@ -43,6 +46,10 @@ import (
 //     servers join, one on each instance) is challenged from the third
 //     (fleet-sweep), fails twice and is then throttled fleet-wide, while a
 //     number on one tenant's allow list doing the same still rings there.
+//   - "migrate": the SQLite store of a serve that screened calls (list
+//     entries of several kinds, call records) moved into the fleet
+//     database with `callscreen db migrate --to`: every entry and record
+//     identical there, field by field, and a second run adds nothing.
 func TestFleet(t *testing.T) {
 	if !enabled {
 		t.Skip(skipReason)
@@ -61,6 +68,7 @@ func TestFleet(t *testing.T) {
 	t.Run("block on A reaches B", func(t *testing.T) { fleetBlockReachesB(t, fl) })
 	t.Run("PostgreSQL killed under load", func(t *testing.T) { fleetDatabaseKilled(t, fl) })
 	t.Run("sweep", func(t *testing.T) { fleetSweep(t, fl) })
+	t.Run("migrate", func(t *testing.T) { fleetMigrate(t, fl) })
 }
 
 // ---- the fleet -----------------------------------------------------------------
@@ -1196,4 +1204,182 @@ func fleetSweep(t *testing.T, fl *fleet) {
 		t.Logf("fleet throttle of %s: %q", pharmacy, reason)
 		fl.sweep(t, pharmacy, []sweepCall{{c, "allowed"}})
 	})
+}
+
+// ---- 4. a SQLite store moved into the fleet ----------------------------------------------
+
+// The columns compared, in the order both databases are read.
+const (
+	entryColumns  = "tenant, kind, number, expires, source, reason, created"
+	recordColumns = "id, time, mode, caller, called, profile, action, taken, outcome, score, presence, reasons, monitor, decision_ns, handling_ns, record, server, tenant"
+)
+
+// queryRows runs query on db and returns each row as its columns' values
+// printed (NULL as "NULL"), so that SQLite's and PostgreSQL's types
+// compare alike.
+func queryRows(ctx context.Context, t *testing.T, what string, query func() (*sql.Rows, error)) [][]string {
+	t.Helper()
+	rows, err := query()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			switch v := v.(type) {
+			case nil:
+				row[i] = "NULL"
+			case []byte:
+				row[i] = string(v)
+			default:
+				row[i] = fmt.Sprint(v)
+			}
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return out
+}
+
+// pgRows is queryRows on the fleet database.
+func (fl *fleet) pgRows(t *testing.T, query string, args ...any) [][]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := sql.Open("pgx", fl.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return queryRows(ctx, t, query, func() (*sql.Rows, error) { return db.QueryContext(ctx, query, args...) })
+}
+
+func fleetMigrate(t *testing.T, fl *fleet) {
+	ctx := context.Background()
+	if out, err := exec.Command(fl.bin, "db", "migrate", "--help").CombinedOutput(); err != nil {
+		t.Skipf("callscreen has no `db migrate` command (branch dbmigrate not merged into this one): %v\n%s", err, harness.TailLines(string(out), 3))
+	}
+	// A server that ran alone on SQLite: it screens shop-s's DID on
+	// Asterisk a, and its operator keeps lists on its dashboard.
+	dbPath := filepath.Join(fl.dir, "pbx-s", "callscreen.db")
+	s := fl.addServer(ctx, t, serverSpec{name: "pbx-s", tenant: "shop-s", app: "callscreen-s", http: "127.0.0.1:18195",
+		did: "0399995000", database: dbPath}, fl.a.ast, fl.a.desk)
+	for _, e := range []struct{ kind, body string }{
+		{"block", `{"number":"0312340001","reason":"nuisance caller"}`},
+		{"allow", `{"number":"0312340002","reason":"customer","expires":"7d"}`},
+		{"dno", `{"number":"0120444444","reason":"inbound only"}`},
+		// Made for every tenant on SQLite: the migration puts it in the
+		// server's tenant's scope (db migrate --tenant's default).
+		{"block", `{"number":"0312340004","reason":"the integrator's block","scope":"fleet"}`},
+	} {
+		if code, body := s.api(t, "POST", "/api/lists/"+e.kind, e.body); code != http.StatusCreated {
+			t.Fatalf("POST /api/lists/%s on %s = %d %s", e.kind, s.name, code, body)
+		}
+	}
+	calls := []struct {
+		caller string
+		ring   bool
+	}{{"0312340003", true}, {"0312340001", false}, {"0312340002", true}, {"0312340004", false}}
+	for _, c := range calls {
+		r := s.call(t, harness.CallSpec{FromUser: c.caller, Hold: time.Second})
+		if r.Answered != c.ring {
+			t.Errorf("call from %s into %s: %s; want answered %v", c.caller, s.name, r, c.ring)
+		}
+	}
+	// Stopped, as an integrator moving the server would: every record
+	// is in the SQLite file.
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	sqlite, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlite.Close()
+	srcEntries := queryRows(ctx, t, "SQLite list entries", func() (*sql.Rows, error) {
+		return sqlite.QueryContext(ctx, "SELECT "+entryColumns+" FROM list_entries ORDER BY kind, number")
+	})
+	srcRecords := queryRows(ctx, t, "SQLite call log", func() (*sql.Rows, error) {
+		return sqlite.QueryContext(ctx, "SELECT "+recordColumns+" FROM call_log ORDER BY id")
+	})
+	if len(srcEntries) != 4 || len(srcRecords) != len(calls) {
+		t.Fatalf("the SQLite store holds %d entries and %d records, want 4 and %d:\n%v\n%v", len(srcEntries), len(srcRecords), len(calls), srcEntries, srcRecords)
+	}
+	// In the fleet database an entry for every tenant belongs to shop-s.
+	want := make([][]string, len(srcEntries))
+	for i, e := range srcEntries {
+		want[i] = slices.Clone(e)
+		if want[i][0] == "" {
+			want[i][0] = s.tenant
+		}
+	}
+
+	migrate := func() string {
+		t.Helper()
+		t0 := time.Now()
+		out, err := s.run(ctx, "db", "migrate", "--to", fl.dbURL, "--json")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		var rep struct {
+			OK bool `json:"ok"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.OK {
+			t.Fatalf("callscreen db migrate --json: ok=%v (%v)\n%s", rep.OK, err, out)
+		}
+		t.Logf("db migrate took %s", time.Since(t0).Round(time.Millisecond))
+		return out
+	}
+	migrate()
+
+	gotEntries := fl.pgRows(t, "SELECT "+entryColumns+" FROM list_entries WHERE tenant = $1 ORDER BY kind, number", s.tenant)
+	gotRecords := fl.pgRows(t, "SELECT "+recordColumns+" FROM call_log WHERE server = $1 ORDER BY id", s.name)
+	compareRows(t, "list entry", entryColumns, want, gotEntries)
+	compareRows(t, "call record", recordColumns, srcRecords, gotRecords)
+
+	// A second run finds everything there and adds nothing.
+	count := func() []string {
+		return fl.pgRows(t, "SELECT (SELECT count(*) FROM list_entries), (SELECT count(*) FROM call_log), (SELECT coalesce(max(version), 0) FROM list_changes), (SELECT version FROM lists_version)")[0]
+	}
+	before := count()
+	out := migrate()
+	if after := count(); !slices.Equal(before, after) {
+		t.Errorf("the second db migrate changed the fleet database: entries, records, change feed, lists version %v -> %v\n%s", before, after, out)
+	}
+	compareRows(t, "list entry after the second run", entryColumns, want,
+		fl.pgRows(t, "SELECT "+entryColumns+" FROM list_entries WHERE tenant = $1 ORDER BY kind, number", s.tenant))
+	t.Logf("migrated %d list entries and %d call records from %s; identical in the fleet database, and the second run added nothing (%v)",
+		len(want), len(srcRecords), s.name, before)
+}
+
+// compareRows reports every row of want that got lacks or holds with
+// another value, naming the column.
+func compareRows(t *testing.T, what, columns string, want, got [][]string) {
+	t.Helper()
+	names := strings.Split(columns, ", ")
+	if len(got) != len(want) {
+		t.Errorf("%s: the fleet database holds %d, the source %d:\n got %v\nwant %v", what, len(got), len(want), got, want)
+		return
+	}
+	for i := range want {
+		for j := range want[i] {
+			if got[i][j] != want[i][j] {
+				t.Errorf("%s %v: %s = %q in the fleet database, %q in the source", what, want[i][:3], names[j], got[i][j], want[i][j])
+			}
+		}
+	}
 }
