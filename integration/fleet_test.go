@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"text/template"
@@ -838,6 +839,7 @@ func fleetDatabaseKilled(t *testing.T, fl *fleet) {
 	var (
 		wg                 sync.WaitGroup
 		killedAt, backAt   time.Time
+		back               atomic.Int64 // backAt, written beside the sampler
 		outageCode         int
 		outageBody         string
 		outageTook         time.Duration
@@ -870,11 +872,41 @@ func fleetDatabaseKilled(t *testing.T, fl *fleet) {
 		if err := fl.pg.Restart(ctx); err != nil {
 			backErr = fmt.Errorf("restarting PostgreSQL: %w", err)
 		}
-		backAt = time.Now()
+		back.Store(time.Now().UnixNano())
 	})
+	// The records waiting for the database, sampled from the kill on:
+	// how many piled up, and how soon after the restart they were written
+	// (a batch lingers up to a second at 10 calls/s: 20 is drained).
+	var (
+		peak      [2]float64
+		drainedAt time.Time
+		sampled   = make(chan struct{})
+	)
+	go func() {
+		defer close(sampled)
+		time.Sleep(killAt)
+		for time.Since(start) < duration {
+			var cur [2]float64
+			for i, s := range fl.servers {
+				cur[i], _ = s.metric("callscreen_log_records_pending")
+				peak[i] = max(peak[i], cur[i])
+			}
+			if back.Load() != 0 && drainedAt.IsZero() && cur[0] <= 20 && cur[1] <= 20 {
+				drainedAt = time.Now()
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
 	wg.Wait()
+	<-sampled
+	backAt = time.Unix(0, back.Load())
 	if outageErr != nil || backErr != nil {
 		t.Fatal(errors.Join(outageErr, backErr))
+	}
+	t.Logf("records waiting for the database: at most %v on %s and %v on %s; written %s after PostgreSQL was back",
+		peak[0], fl.a.name, peak[1], fl.b.name, drainedAt.Sub(backAt).Round(100*time.Millisecond))
+	if peak[0] < 50 || peak[1] < 50 {
+		t.Errorf("at most %v and %v records waited through the outage: it was not exercised", peak[0], peak[1])
 	}
 	t.Logf("load: %d calls at %d/s over %s and %s in %s; PostgreSQL SIGKILLed at +%s, back at +%s (down %s)",
 		2*perServer, rate, fl.a.name, fl.b.name, time.Since(start).Round(time.Second),
@@ -911,8 +943,7 @@ func fleetDatabaseKilled(t *testing.T, fl *fleet) {
 	}, func() string {
 		return fmt.Sprintf("call records still pending: %s %v, %s %v", fl.a.name, pending[0], fl.b.name, pending[1])
 	})
-	t.Logf("records pending after the recovery: %s %v, %s %v (%s after PostgreSQL came back)",
-		fl.a.name, pending[0], fl.b.name, pending[1], time.Since(backAt).Round(100*time.Millisecond))
+	t.Logf("records pending after the load: %s %v, %s %v", fl.a.name, pending[0], fl.b.name, pending[1])
 
 	// A record the database ignores as a duplicate of another's id is a
 	// decision lost too.
