@@ -54,6 +54,11 @@ func newAdmin(cfg *config.Config, rt *screener, svc *service.Service, logw *stor
 				Database:   store.RedactURL(cfg.Database),
 			}
 		},
+		// The fleet view's login; off while http.integrator_username is
+		// empty. Server names this server in the dashboard's top bar.
+		IntegratorUsername: cfg.HTTP.IntegratorUsername,
+		IntegratorPassword: cfg.HTTP.IntegratorPassword,
+		Server:             cfg.Fleet.Server,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("http.dashboard: %w", err)

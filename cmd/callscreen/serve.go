@@ -92,7 +92,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			}
 			sweeps = fleet.New(fc, fleet.Options{
 				Exchange: st, Broadcaster: st, Log: log.With("component", "fleet"),
-				Throttle: func(ctx context.Context, e screening.Entry) error { return svc.Put(ctx, e) },
+				Throttle: func(ctx context.Context, e screening.Entry) error { return svc.FleetThrottle(ctx, e) },
 			})
 			return sweeps
 		}
@@ -194,6 +194,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	}
 
 	if sweeps != nil {
+		m.WatchGauge("fleet_sweep_numbers", "Numbers and prefixes the fleet's sweep counts are kept for (fleet mode).",
+			func() float64 { st := sweeps.Stats(); return float64(st.Numbers + st.Prefixes) })
+		m.WatchGauge("fleet_sweep_sightings_pending", "Sweep sightings waiting to be published to the fleet database (they pile up while it is away).",
+			func() float64 { return float64(sweeps.Stats().Pending) })
+		m.WatchCounter("fleet_sweep_publish_failures_total", "Publishes of sweep sightings the fleet database refused (retried).",
+			func() uint64 { return sweeps.Stats().Failed })
 		run("fleet sweeps", sweeps.Run)
 		go sweeps.Follow(runCtx, rt.store)
 	}

@@ -52,6 +52,12 @@ type Options struct {
 	// empty password only with InsecurePassword).
 	Username, Password string
 	InsecurePassword   bool
+	// IntegratorUsername and IntegratorPassword are the integrator's
+	// login, the fleet view: the calls of every server and tenant sharing
+	// the database and the list entries of every scope, any of which it
+	// may change. Empty: no integrator login. The password follows
+	// Password's rules (InsecurePassword included).
+	IntegratorUsername, IntegratorPassword string
 	// SessionTimeout is how long a session lasts without use (default
 	// 12h); a session ends after 7 days regardless.
 	SessionTimeout time.Duration
@@ -64,6 +70,9 @@ type Options struct {
 	// scope of the entries its dashboard adds unless it asks for the
 	// whole fleet's. Empty on a server without tenants.
 	Tenant string
+	// Server is this server's name in the fleet, shown on the dashboard;
+	// empty on a server without one.
+	Server string
 	// Logger receives logins and list changes (default slog.Default()).
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now); for tests.
@@ -122,6 +131,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Password == "" && !opts.InsecurePassword {
 		return nil, errors.New("admin: empty password")
 	}
+	if iu := strings.TrimSpace(opts.IntegratorUsername); iu != "" {
+		if iu == strings.TrimSpace(opts.Username) {
+			return nil, errors.New("admin: the integrator's user name is the dashboard's")
+		}
+		if opts.IntegratorPassword == "" && !opts.InsecurePassword {
+			return nil, errors.New("admin: empty integrator password")
+		}
+	}
 	if opts.SessionTimeout <= 0 {
 		opts.SessionTimeout = 12 * time.Hour
 	}
@@ -157,6 +174,7 @@ func New(opts Options) (*Server, error) {
 	api.HandleFunc("GET /api/calls", s.auth(s.calls))
 	api.HandleFunc("GET /api/calls/{id}", s.auth(s.call))
 	api.HandleFunc("GET /api/summary", s.auth(s.summary))
+	api.HandleFunc("GET /api/fleet", s.auth(s.fleet))
 	api.HandleFunc("GET /api/lists/{kind}", s.auth(s.listEntries))
 	api.HandleFunc("POST /api/lists/{kind}", s.auth(s.listPut))
 	api.HandleFunc("DELETE /api/lists/{kind}", s.auth(s.listDelete))

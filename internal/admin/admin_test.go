@@ -70,7 +70,9 @@ type testServer struct {
 	h     http.Handler
 }
 
-func newTestServer(t *testing.T) *testServer {
+// newTestServer returns a server on a fresh store; with, if given,
+// changes its options (a tenant, the integrator's login).
+func newTestServer(t *testing.T, with ...func(*Options)) *testServer {
 	t.Helper()
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "callscreen.db"))
 	if err != nil {
@@ -79,8 +81,8 @@ func newTestServer(t *testing.T) *testServer {
 	t.Cleanup(func() { st.Close() })
 	c := &clock{now: t0}
 	lists := screening.NewLists(nil)
-	srv, err := New(Options{
-		Store: st, Lists: service.New(st, lists, service.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), Normalize: normalizeJP,
+	opts := Options{
+		Store: st, Normalize: normalizeJP,
 		National: func(e164 string) string { return screening.NationalFormat(e164, "JP") },
 		Username: testUser, Password: testPass,
 		Location: tokyo, Now: c.Now,
@@ -88,7 +90,12 @@ func newTestServer(t *testing.T) *testServer {
 		State: func() State {
 			return State{Version: "1.2.3", Started: t0.Add(-time.Hour), ARIEnabled: true, ARIConnected: true}
 		},
-	})
+	}
+	for _, f := range with {
+		f(&opts)
+	}
+	opts.Lists = service.New(st, lists, service.Options{Tenant: opts.Tenant, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

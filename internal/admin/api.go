@@ -42,15 +42,19 @@ type unsupportedMedia struct{ msg string }
 
 func (e unsupportedMedia) Error() string { return e.msg }
 
-// fail answers err: 400 for a bad request or body, 413 for a body too
-// large, 415 for a body of the wrong type, 500 otherwise.
+// fail answers err: 400 for a bad request or body, 403 for what the
+// login may not do, 413 for a body too large, 415 for a body of the wrong
+// type, 500 otherwise.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		br  badRequest
+		fb  forbidden
 		um  unsupportedMedia
 		mbe *http.MaxBytesError
 	)
 	switch {
+	case errors.As(err, &fb):
+		writeError(w, http.StatusForbidden, fb.msg)
 	case errors.As(err, &um):
 		writeError(w, http.StatusUnsupportedMediaType, um.msg)
 	case errors.As(err, &mbe):
@@ -71,6 +75,12 @@ type stateReply struct {
 	UptimeSeconds int64     `json:"uptime_seconds"`
 	TimeZone      string    `json:"time_zone"`
 	User          string    `json:"user"`
+	// Role is the login's: "operator" or "integrator" (the fleet view).
+	Role role `json:"role"`
+	// Server and Tenant name this server in the fleet and the customer it
+	// screens for; empty on a server without them.
+	Server string `json:"server"`
+	Tenant string `json:"tenant"`
 }
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request, c caller) {
@@ -86,7 +96,8 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 	}
 	now := s.opts.Now()
-	reply := stateReply{State: st, Now: now, TimeZone: zoneName(s.opts.Location, now), User: c.user}
+	reply := stateReply{State: st, Now: now, TimeZone: zoneName(s.opts.Location, now), User: c.user,
+		Role: c.role, Server: s.opts.Server, Tenant: s.opts.Tenant}
 	if !st.Started.IsZero() {
 		reply.UptimeSeconds = int64(now.Sub(st.Started).Seconds())
 	}
@@ -108,8 +119,11 @@ type callsReply struct {
 	National map[string]string `json:"national,omitempty"`
 }
 
-func (s *Server) calls(w http.ResponseWriter, r *http.Request, _ caller) {
+func (s *Server) calls(w http.ResponseWriter, r *http.Request, c caller) {
 	f, err := s.recordFilter(r.URL.Query())
+	if err == nil {
+		f.Tenant, err = s.callsTenant(c, f.Tenant)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -147,10 +161,10 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, _ caller) {
 
 // recordFilter parses the call log query parameters.
 func (s *Server) recordFilter(q url.Values) (store.RecordFilter, error) {
-	if err := onlyParams(q, "caller", "action", "outcome", "profile", "since", "until", "limit", "offset"); err != nil {
+	if err := onlyParams(q, "caller", "action", "outcome", "profile", "server", "tenant", "since", "until", "limit", "offset"); err != nil {
 		return store.RecordFilter{}, err
 	}
-	f := store.RecordFilter{Profile: q.Get("profile")}
+	f := store.RecordFilter{Profile: q.Get("profile"), Server: strings.TrimSpace(q.Get("server")), Tenant: strings.TrimSpace(q.Get("tenant"))}
 	f.Caller = s.callerFilter(q.Get("caller"))
 	if a := q.Get("action"); a != "" {
 		act, err := screening.ParseAction(a)
@@ -213,8 +227,11 @@ func (s *Server) callerFilter(v string) string {
 	return clean
 }
 
-func (s *Server) call(w http.ResponseWriter, r *http.Request, _ caller) {
+func (s *Server) call(w http.ResponseWriter, r *http.Request, c caller) {
 	rec, err := s.opts.Store.Record(r.Context(), r.PathValue("id"))
+	if own, confined := s.confinedTo(c); err == nil && confined && rec.Tenant != own {
+		err = store.ErrNotFound // another tenant's call is none of this login's
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no call with id %q", r.PathValue("id")))
 		return
@@ -253,7 +270,7 @@ type dayCount struct {
 	ByAction map[screening.Action]int `json:"by_action"`
 }
 
-func (s *Server) summary(w http.ResponseWriter, r *http.Request, _ caller) {
+func (s *Server) summary(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	if err := onlyParams(q, "since", "until"); err != nil {
 		s.fail(w, r, err)
@@ -285,12 +302,14 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.fail(w, r, badf("the period is longer than %d days", store.MaxDays-1))
 		return
 	}
-	sum, err := s.opts.Store.Summary(r.Context(), since, until)
+	// A tenant's login counts its tenant's calls; "" counts every call.
+	tenant, _ := s.confinedTo(c)
+	sum, err := s.opts.Store.SummaryFor(r.Context(), since, until, tenant)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	days, err := s.opts.Store.DailyCounts(r.Context(), since, until, s.opts.Location)
+	days, err := s.opts.Store.DailyCountsFor(r.Context(), since, until, s.opts.Location, tenant)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -315,9 +334,9 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request, _ caller) {
 // entriesReply is GET /api/lists/{kind}.
 type entriesReply struct {
 	Kind    screening.ListKind `json:"kind"`
-	Entries []screening.Entry  `json:"entries"`
-	// Total is the number of entries on the list, expired ones not yet
-	// purged included.
+	Entries []entryView        `json:"entries"`
+	// Total is the number of entries on the list in the scopes shown,
+	// expired ones not yet purged included.
 	Total  int  `json:"total"`
 	Limit  int  `json:"limit"`
 	Offset int  `json:"offset"`
@@ -332,18 +351,22 @@ func (s *Server) kind(r *http.Request) (screening.ListKind, error) {
 	return k, nil
 }
 
-func (s *Server) listEntries(w http.ResponseWriter, r *http.Request, _ caller) {
+func (s *Server) listEntries(w http.ResponseWriter, r *http.Request, c caller) {
 	k, err := s.kind(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	q := r.URL.Query()
-	if err := onlyParams(q, "prefix", "expired", "limit", "offset"); err != nil {
+	if err := onlyParams(q, "prefix", "expired", "scope", "tenant", "limit", "offset"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	f := store.ListFilter{Kind: k, Prefix: strings.TrimSpace(q.Get("prefix")), Now: s.opts.Now()}
+	if f.Tenants, err = s.readScopes(c, q.Get("scope"), q.Get("tenant")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if p := f.Prefix; p != "" && (strings.HasPrefix(p, " ") || strings.TrimLeft(strings.TrimPrefix(p, "+"), "0123456789") != "") {
 		s.fail(w, r, badf("prefix: %q is not the start of an E.164 number (+ and digits)", p))
 		return
@@ -367,17 +390,17 @@ func (s *Server) listEntries(w http.ResponseWriter, r *http.Request, _ caller) {
 		s.internalError(w, r, err)
 		return
 	}
-	total, err := s.opts.Store.Count(r.Context(), k)
+	total, err := s.opts.Store.CountIn(r.Context(), k, f.Tenants)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	reply := entriesReply{Kind: k, Entries: entries, Total: total, Limit: limit, Offset: f.Offset}
+	reply := entriesReply{Kind: k, Entries: []entryView{}, Total: total, Limit: limit, Offset: f.Offset}
 	if len(entries) > limit {
-		reply.Entries, reply.More = entries[:limit], true
+		entries, reply.More = entries[:limit], true
 	}
-	if reply.Entries == nil {
-		reply.Entries = []screening.Entry{}
+	for _, e := range entries {
+		reply.Entries = append(reply.Entries, s.view(c, e))
 	}
 	writeJSON(w, http.StatusOK, reply)
 }
@@ -393,8 +416,10 @@ type putRequest struct {
 	// block): an allow entry would otherwise override a new block entry.
 	Exclusive bool `json:"exclusive"`
 	// Scope is "fleet" for an entry that applies to every tenant sharing
-	// the database; anything else scopes it to this server's tenant.
-	Scope string `json:"scope"`
+	// the database; empty or "tenant" scopes it to this server's tenant,
+	// or to Tenant when that is set (the integrator's login only).
+	Scope  string `json:"scope"`
+	Tenant string `json:"tenant"`
 }
 
 // putReply answers POST /api/lists/{kind}.
@@ -431,9 +456,10 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	tenant := s.opts.Tenant
-	if req.Scope == "fleet" {
-		tenant = ""
+	tenant, err := s.writeScope(c, req.Scope, req.Tenant)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	e := screening.Entry{Kind: k, Number: number, Expires: expires, Source: screening.SourceOperator, Reason: reason, Created: now, Tenant: tenant}
 	if err := s.putEntry(r.Context(), e); err != nil {
@@ -451,7 +477,7 @@ func (s *Server) listPut(w http.ResponseWriter, r *http.Request, c caller) {
 			reply.RemovedFrom = opp
 		}
 	}
-	s.log.Info("admin: list entry added", "user", c.user, "list", k, "number", number, "expires", expires, "reason", reason, "removed_from", reply.RemovedFrom)
+	s.log.Info("admin: list entry added", "user", c.user, "list", k, "number", number, "tenant", tenant, "expires", expires, "reason", reason, "removed_from", reply.RemovedFrom)
 	writeJSON(w, http.StatusCreated, reply)
 }
 
@@ -502,9 +528,10 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	tenant := s.opts.Tenant
-	if r.URL.Query().Get("scope") == "fleet" {
-		tenant = ""
+	tenant, err := s.writeScope(c, r.URL.Query().Get("scope"), r.URL.Query().Get("tenant"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	removed, err := s.deleteEntry(r.Context(), tenant, k, number)
 	if err != nil {
@@ -512,10 +539,14 @@ func (s *Server) listDelete(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if !removed {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("%s is not on the %s list", number, k))
+		if _, confined := s.confinedTo(c); confined && s.fleetWide(r.Context(), k, number) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("%s is on the fleet-wide %s list, which is read-only here (the integrator login changes it)", number, k))
+			return
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s is not on the %s list%s", number, k, scopeWords(tenant, s.opts.Tenant)))
 		return
 	}
-	s.log.Info("admin: list entry removed", "user", c.user, "list", k, "number", number)
+	s.log.Info("admin: list entry removed", "user", c.user, "list", k, "number", number, "tenant", tenant)
 	writeJSON(w, http.StatusOK, map[string]string{"removed": number, "kind": string(k)})
 }
 
@@ -546,11 +577,16 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	q := r.URL.Query()
-	if err := onlyParams(q, "skip_bad"); err != nil {
+	if err := onlyParams(q, "skip_bad", "scope", "tenant"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	skipBad, err := boolParam(q, "skip_bad")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tenant, err := s.writeScope(c, q.Get("scope"), q.Get("tenant"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -564,7 +600,7 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 	// timeout allows other requests; only this endpoint gets more.
 	extendDeadlines(w, transferTimeout)
 	body := textenc.NewReader(http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes))
-	rep, err := s.opts.Store.Import(r.Context(), k, body, store.ImportOptions{Normalize: s.opts.Normalize, SkipBad: skipBad})
+	rep, err := s.opts.Store.Import(r.Context(), k, body, store.ImportOptions{Normalize: s.opts.Normalize, SkipBad: skipBad, Tenant: tenant})
 	reply := importReply{Lines: rep.Lines, Skipped: rep.Skipped, Imported: rep.Imported, Added: rep.Added, BadLines: rep.BadLines, Bad: []badLine{}, Encoding: body.Encoding()}
 	for _, b := range rep.Bad {
 		reply.Bad = append(reply.Bad, badLine{b.Line, b.Text, b.Reason})
@@ -589,22 +625,34 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 		s.internalError(w, r, err)
 		return
 	}
-	s.log.Info("admin: list imported", "user", c.user, "list", k, "imported", rep.Imported, "added", rep.Added, "bad_lines", rep.BadLines, "encoding", body.Encoding())
+	s.log.Info("admin: list imported", "user", c.user, "list", k, "tenant", tenant, "imported", rep.Imported, "added", rep.Added, "bad_lines", rep.BadLines, "encoding", body.Encoding())
 	writeJSON(w, http.StatusOK, reply)
 }
 
-func (s *Server) listExport(w http.ResponseWriter, r *http.Request, _ caller) {
+func (s *Server) listExport(w http.ResponseWriter, r *http.Request, c caller) {
 	k, err := s.kind(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// One scope a file: this server's tenant's unless scope=fleet or
+	// tenant=NAME says otherwise (an import takes the file back into
+	// one scope).
+	scopes, err := s.readScopes(c, r.URL.Query().Get("scope"), r.URL.Query().Get("tenant"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tenant := s.opts.Tenant
+	if len(scopes) == 1 {
+		tenant = scopes[0]
 	}
 	name := fmt.Sprintf("callscreen-%s-%s.csv", k, s.opts.Now().In(s.opts.Location).Format("20060102"))
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	w.Header().Set("Cache-Control", "no-store")
 	extendDeadlines(w, transferTimeout)
-	if err := s.opts.Store.Export(r.Context(), k, w); err != nil {
+	if err := s.opts.Store.ExportFor(r.Context(), k, tenant, w); err != nil {
 		// The status is sent; all we can do is log and cut the reply short.
 		s.log.Error("admin: export", "list", k, "err", err)
 		panic(http.ErrAbortHandler)

@@ -29,6 +29,7 @@ const (
 // session is one logged-in browser.
 type session struct {
 	user    string
+	role    role
 	csrf    string
 	created time.Time
 	expires time.Time // idle expiry, pushed back on each use
@@ -55,11 +56,11 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// create starts a session for user and returns its cookie value.
-func (s *sessions) create(user string) (id string, sess session) {
+// create starts a session for user in role and returns its cookie value.
+func (s *sessions) create(user string, r role) (id string, sess session) {
 	id = randomToken()
 	now := s.now()
-	sess = session{user: user, csrf: randomToken(), created: now, expires: now.Add(s.idle)}
+	sess = session{user: user, role: r, csrf: randomToken(), created: now, expires: now.Add(s.idle)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, v := range s.m {
@@ -222,14 +223,40 @@ func clientKey(r *http.Request) string {
 	return host
 }
 
-// checkPassword compares the credentials in constant time (hashing first,
-// so that neither the length nor the content leaks through timing).
-func (s *Server) checkPassword(user, pass string) bool {
-	hu, wu := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(s.opts.Username))
-	hp, wp := sha256.Sum256([]byte(pass)), sha256.Sum256([]byte(s.opts.Password))
-	okUser := subtle.ConstantTimeCompare(hu[:], wu[:])
-	okPass := subtle.ConstantTimeCompare(hp[:], wp[:])
-	return okUser&okPass == 1
+// role is what a login may see and change.
+type role string
+
+const (
+	// roleOperator is the dashboard's own login (http.username): on a
+	// server with a tenant it sees that tenant's calls and entries and
+	// the fleet-wide entries, and changes its tenant's entries only.
+	roleOperator role = "operator"
+	// roleIntegrator (http.integrator_username) sees the fleet view: the
+	// calls of every server and tenant, the entries of every scope, and
+	// changes any of them.
+	roleIntegrator role = "integrator"
+)
+
+// checkPassword compares the credentials with each login's in constant
+// time (hashing first, so that neither the length nor the content leaks
+// through timing) and returns the role of the login they match.
+func (s *Server) checkPassword(user, pass string) (role, bool) {
+	hu, hp := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	match := func(wantUser, wantPass string) bool {
+		wu, wp := sha256.Sum256([]byte(wantUser)), sha256.Sum256([]byte(wantPass))
+		return subtle.ConstantTimeCompare(hu[:], wu[:])&subtle.ConstantTimeCompare(hp[:], wp[:]) == 1
+	}
+	operator := match(s.opts.Username, s.opts.Password)
+	// Compared even when there is no integrator login, so that the time
+	// taken does not say whether there is one.
+	integrator := match(s.opts.IntegratorUsername, s.opts.IntegratorPassword) && s.opts.IntegratorUsername != ""
+	switch {
+	case operator:
+		return roleOperator, true
+	case integrator:
+		return roleIntegrator, true
+	}
+	return "", false
 }
 
 // maxConcurrentLogins caps the password checks in progress at once, over
@@ -263,6 +290,7 @@ func (s *Server) reserveLogin(w http.ResponseWriter, r *http.Request) (*attempt,
 // caller is who made an authenticated request.
 type caller struct {
 	user string
+	role role
 	// sess is set for a browser session, nil for HTTP Basic.
 	sess *session
 }
@@ -285,7 +313,7 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, caller)) http.H
 					return
 				}
 			}
-			h(w, r, caller{user: sess.user, sess: &sess})
+			h(w, r, caller{user: sess.user, role: sess.role, sess: &sess})
 			return
 		}
 		if user, pass, ok := r.BasicAuth(); ok {
@@ -293,7 +321,7 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, caller)) http.H
 			if a == nil {
 				return
 			}
-			good := s.checkPassword(user, pass)
+			rl, good := s.checkPassword(user, pass)
 			if good {
 				a.succeeded()
 			} else {
@@ -306,7 +334,7 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, caller)) http.H
 				writeError(w, http.StatusUnauthorized, "wrong user name or password")
 				return
 			}
-			h(w, r, caller{user: user})
+			h(w, r, caller{user: user, role: rl})
 			return
 		}
 		// No WWW-Authenticate challenge: the browser would pop up its own
@@ -327,7 +355,9 @@ type loginRequest struct {
 
 // sessionInfo is the reply of POST /api/login and GET /api/session.
 type sessionInfo struct {
-	User      string    `json:"user"`
+	User string `json:"user"`
+	// Role is "operator" (http.username) or "integrator" (the fleet view).
+	Role      role      `json:"role"`
 	CSRFToken string    `json:"csrf_token,omitempty"`
 	Expires   time.Time `json:"expires,omitzero"`
 }
@@ -348,7 +378,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.checkPassword(req.Username, req.Password) {
+	rl, ok := s.checkPassword(req.Username, req.Password)
+	if !ok {
 		a.failed()
 		s.log.Warn("admin: failed login", "user", req.Username, "client", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
@@ -358,7 +389,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
 		s.sessions.end(c.Value) // no session fixation
 	}
-	id, sess := s.sessions.create(req.Username)
+	id, sess := s.sessions.create(req.Username, rl)
 	http.SetCookie(w, &http.Cookie{
 		Name:     cookieName,
 		Value:    id,
@@ -367,8 +398,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Secure:   isHTTPS(r),
 		SameSite: http.SameSiteStrictMode,
 	})
-	s.log.Info("admin: login", "user", req.Username, "client", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, sessionInfo{User: sess.user, CSRFToken: sess.csrf, Expires: sess.expires})
+	s.log.Info("admin: login", "user", req.Username, "role", rl, "client", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, sessionInfo{User: sess.user, Role: rl, CSRFToken: sess.csrf, Expires: sess.expires})
 }
 
 // logout ends the session.
@@ -383,7 +414,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c caller) {
 // session tells the page who is logged in and hands it the CSRF token
 // again after a reload.
 func (s *Server) session(w http.ResponseWriter, r *http.Request, c caller) {
-	info := sessionInfo{User: c.user}
+	info := sessionInfo{User: c.user, Role: c.role}
 	if c.sess != nil {
 		info.CSRFToken, info.Expires = c.sess.csrf, c.sess.expires
 	}

@@ -103,6 +103,13 @@ type HTTP struct {
 	PasswordFile     string        `mapstructure:"password_file"`
 	InsecurePassword bool          `mapstructure:"insecure_password"`
 	SessionTimeout   time.Duration `mapstructure:"session_timeout"`
+	// IntegratorUsername and its password are a second login, for the
+	// integrator who runs a fleet of servers: it sees the calls of every
+	// server and tenant and changes entries of every scope. Empty: no
+	// integrator login (see http.go).
+	IntegratorUsername     string `mapstructure:"integrator_username"`
+	IntegratorPassword     string `mapstructure:"integrator_password"`
+	IntegratorPasswordFile string `mapstructure:"integrator_password_file"`
 }
 
 // Log configures callscreen's own logs, and how long the call log keeps

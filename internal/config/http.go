@@ -22,6 +22,10 @@ func httpDefaults() map[string]any {
 		"http.password_file":     "",
 		"http.insecure_password": false,
 		"http.session_timeout":   "12h",
+		// The integrator's login (fleet view) is off until it has a name.
+		"http.integrator_username":      "",
+		"http.integrator_password":      "",
+		"http.integrator_password_file": "",
 	}
 }
 
@@ -40,6 +44,13 @@ func (h *HTTP) validate() []error {
 	if h.SessionTimeout < time.Minute || h.SessionTimeout > 30*24*time.Hour {
 		errs = append(errs, fmt.Errorf("http.session_timeout: %v is out of range (1m to 720h)", h.SessionTimeout))
 	}
+	iu := strings.TrimSpace(h.IntegratorUsername)
+	switch {
+	case iu == "" && (h.IntegratorPassword != "" || h.IntegratorPasswordFile != ""):
+		errs = append(errs, errors.New("http.integrator_username: required when an integrator password is set"))
+	case iu != "" && iu == strings.TrimSpace(h.Username):
+		errs = append(errs, fmt.Errorf("http.integrator_username: %q is also http.username; give the integrator a name of its own", iu))
+	}
 	return errs
 }
 
@@ -48,27 +59,50 @@ func (h *HTTP) validate() []error {
 const minDashboardPassword = 12
 
 // checkSecrets resolves the dashboard password (CALLSCREEN_HTTP_PASSWORD,
-// else http.password_file, else http.password) and refuses an empty,
-// sample or short one unless http.insecure_password is set.
+// else http.password_file, else http.password) and, when an integrator
+// login is configured, the integrator's (CALLSCREEN_HTTP_INTEGRATOR_PASSWORD,
+// else http.integrator_password_file, else http.integrator_password). It
+// refuses an empty, sample or short one unless http.insecure_password is
+// set.
 func (h *HTTP) checkSecrets() error {
 	if !h.Dashboard {
 		return nil
 	}
-	if env := os.Getenv("CALLSCREEN_HTTP_PASSWORD"); env != "" {
-		h.Password = env
-	} else if h.PasswordFile != "" {
-		p, err := readSecret("http.password_file", h.PasswordFile)
+	p, err := h.password("http.password", h.Password, h.PasswordFile, "CALLSCREEN_HTTP_PASSWORD")
+	if err != nil {
+		return err
+	}
+	h.Password = p
+	if strings.TrimSpace(h.IntegratorUsername) == "" {
+		return nil
+	}
+	p, err = h.password("http.integrator_password", h.IntegratorPassword, h.IntegratorPasswordFile, "CALLSCREEN_HTTP_INTEGRATOR_PASSWORD")
+	if err != nil {
+		return err
+	}
+	h.IntegratorPassword = p
+	return nil
+}
+
+// password resolves one of the dashboard's passwords, named key: the
+// environment variable env, else the file, else the value in the
+// configuration, and checks it.
+func (h *HTTP) password(key, value, file, env string) (string, error) {
+	if v := os.Getenv(env); v != "" {
+		value = v
+	} else if file != "" {
+		p, err := readSecret(key+"_file", file)
 		if err != nil {
-			return err
+			return "", err
 		}
-		h.Password = p
+		value = p
 	}
 	switch {
 	case h.InsecurePassword:
-	case samplePasswords[h.Password]:
-		return errors.New("http.password: empty or a sample password while http.dashboard is true; set a real one (CALLSCREEN_HTTP_PASSWORD or http.password_file), or http.insecure_password: true for a lab")
-	case utf8.RuneCountInString(h.Password) < minDashboardPassword:
-		return fmt.Errorf("http.password: %d characters; use at least %d (or http.insecure_password: true for a lab)", utf8.RuneCountInString(h.Password), minDashboardPassword)
+	case samplePasswords[value]:
+		return "", fmt.Errorf("%s: empty or a sample password while http.dashboard is true; set a real one (%s or %s_file), or http.insecure_password: true for a lab", key, env, key)
+	case utf8.RuneCountInString(value) < minDashboardPassword:
+		return "", fmt.Errorf("%s: %d characters; use at least %d (or http.insecure_password: true for a lab)", key, utf8.RuneCountInString(value), minDashboardPassword)
 	}
-	return nil
+	return value, nil
 }

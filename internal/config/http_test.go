@@ -91,3 +91,74 @@ func TestHTTPDashboardSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPIntegratorSecrets: the integrator's login follows the dashboard
+// password's rules (environment, then file, then value; 12 characters; a
+// file others may read is refused) and is off without a user name.
+func TestHTTPIntegratorSecrets(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "integrator.secret")
+	if err := os.WriteFile(secret, []byte("fleet-s3cret-long\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(t.TempDir(), "open.secret")
+	if err := os.WriteFile(open, []byte("fleet-s3cret-long\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const base = "ari:\n  insecure_password: true\nhttp:\n  dashboard: true\n  password: tenant-s3cret-long\n"
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		loadErr    string
+		secretsErr string
+		user, pass string
+	}{
+		{name: "off without a user name", yaml: base},
+		{name: "password from the file", yaml: base + "  integrator_username: integrator\n  integrator_password_file: " + secret + "\n", user: "integrator", pass: "fleet-s3cret-long"},
+		{name: "password from the environment", yaml: base + "  integrator_username: integrator\n  integrator_password_file: " + secret + "\n",
+			env: map[string]string{"CALLSCREEN_HTTP_INTEGRATOR_PASSWORD": "env-fleet-s3cret"}, user: "integrator", pass: "env-fleet-s3cret"},
+		{name: "password in the file", yaml: base + "  integrator_username: integrator\n  integrator_password: yaml-fleet-s3cret\n", user: "integrator", pass: "yaml-fleet-s3cret"},
+		{name: "no password refused", yaml: base + "  integrator_username: integrator\n", secretsErr: "http.integrator_password: empty"},
+		{name: "short password refused", yaml: base + "  integrator_username: integrator\n  integrator_password: fleet-11chr\n", secretsErr: "http.integrator_password: 11 characters"},
+		{name: "short password for a lab", yaml: base + "  insecure_password: true\n  integrator_username: integrator\n  integrator_password: x\n", user: "integrator", pass: "x"},
+		{name: "world-readable file refused", yaml: base + "  integrator_username: integrator\n  integrator_password_file: " + open + "\n", secretsErr: "mode 0644"},
+		{name: "missing file", yaml: base + "  integrator_username: integrator\n  integrator_password_file: /nonexistent/secret\n", secretsErr: "http.integrator_password_file"},
+		{name: "password without a user name", yaml: base + "  integrator_password_file: " + secret + "\n", loadErr: "http.integrator_username: required"},
+		{name: "same name as the tenant login", yaml: base + "  integrator_username: admin\n  integrator_password_file: " + secret + "\n", loadErr: "also http.username"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load(writeConfig(t, tt.yaml))
+			if tt.loadErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.loadErr) {
+					t.Errorf("Load err = %v, want one naming %q", err, tt.loadErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.CheckSecrets()
+			if tt.secretsErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.secretsErr) {
+					t.Errorf("CheckSecrets err = %v, want one naming %q", err, tt.secretsErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.HTTP.IntegratorUsername != tt.user || cfg.HTTP.IntegratorPassword != tt.pass {
+				t.Errorf("integrator %q/%q, want %q/%q", cfg.HTTP.IntegratorUsername, cfg.HTTP.IntegratorPassword, tt.user, tt.pass)
+			}
+			if cfg.HTTP.Password != "tenant-s3cret-long" {
+				t.Errorf("dashboard password %q changed", cfg.HTTP.Password)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callscreen/callscreen/screening"
@@ -109,6 +110,9 @@ type Tracker struct {
 
 	wake   chan struct{}
 	resync chan struct{}
+
+	published, failures atomic.Uint64 // Flush's publishes that worked, and that failed
+	lastPublish         atomic.Int64  // Unix nanoseconds of the last publish that worked
 
 	mu       sync.RWMutex
 	numbers  map[string]*view
@@ -347,9 +351,12 @@ func (t *Tracker) Flush(ctx context.Context) error {
 	}
 	aggs, err := t.o.Exchange.PublishSightings(ctx, sightings, t.cfg.Window)
 	if err != nil {
+		t.failures.Add(1)
 		t.requeue(batch)
 		return fmt.Errorf("fleet: publish %d sightings: %w", len(sightings), err)
 	}
+	t.published.Add(1)
+	t.lastPublish.Store(time.Now().UnixNano())
 
 	var throttles []screening.SweepAggregate
 	interesting := aggs[:0:0]
@@ -457,6 +464,29 @@ func (t *Tracker) expireLocked(now time.Time) {
 			delete(t.pending, k)
 		}
 	}
+}
+
+// Stats is what a Tracker reports for /metrics and doctor.
+type Stats struct {
+	// Numbers and Prefixes are the keys tracked; Pending the sightings
+	// waiting to be published (they pile up while the database is away).
+	Numbers, Prefixes, Pending int
+	// Published and Failed count publishes; LastPublish is when the last
+	// one worked (zero: never).
+	Published, Failed uint64
+	LastPublish       time.Time
+}
+
+// Stats returns the tracker's counts.
+func (t *Tracker) Stats() Stats {
+	t.mu.RLock()
+	st := Stats{Numbers: len(t.numbers), Prefixes: len(t.prefixes), Pending: len(t.pending)}
+	t.mu.RUnlock()
+	st.Published, st.Failed = t.published.Load(), t.failures.Load()
+	if n := t.lastPublish.Load(); n != 0 {
+		st.LastPublish = time.Unix(0, n)
+	}
+	return st
 }
 
 // Len returns how many numbers and prefixes the tracker holds.

@@ -159,11 +159,17 @@ func TestTrackerExchangeDown(t *testing.T) {
 	if got := a.Lookup("+819011112222", now); got.Failed != 2 {
 		t.Errorf("while down: %+v, want the 2 local failures", got)
 	}
+	if st := a.Stats(); st.Pending != 1 || st.Failed != 1 || st.Published != 0 || !st.LastPublish.IsZero() {
+		t.Errorf("while down: stats %+v, want 1 pending sighting and 1 failed publish", st)
+	}
 	ex.mu.Lock()
 	ex.down = false
 	ex.mu.Unlock()
 	if err := a.Flush(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if st := a.Stats(); st.Pending != 0 || st.Published != 1 || st.LastPublish.IsZero() {
+		t.Errorf("after the outage: stats %+v, want nothing pending and 1 publish", st)
 	}
 	b.Observe(record("+819011112222", "tb", now, screening.OutcomeRang))
 	if err := b.Flush(context.Background()); err != nil {

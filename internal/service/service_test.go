@@ -149,3 +149,45 @@ func TestRememberThroughOutage(t *testing.T) {
 		t.Errorf("pending writes after the outage: %d", s.PendingWrites())
 	}
 }
+
+// TestFleetThrottle checks that a fleet throttle lands fleet-wide, and
+// never turns a fleet-wide operator block into one that expires.
+func TestFleetThrottle(t *testing.T) {
+	now := time.Now()
+	const number = "+815012340001"
+	throttle := screening.Entry{Kind: screening.Block, Number: number, Source: screening.SourceFleetSweep, Reason: "swept the fleet", Created: now, Expires: now.Add(time.Hour)}
+	for _, tt := range []struct {
+		name       string
+		have       *screening.Entry
+		wantSource string
+	}{
+		{"no entry", nil, screening.SourceFleetSweep},
+		{"an operator's fleet-wide block", &screening.Entry{Kind: screening.Block, Number: number, Source: screening.SourceOperator, Created: now}, screening.SourceOperator},
+		{"a tenant's own block", &screening.Entry{Kind: screening.Block, Number: number, Source: screening.SourceOperator, Created: now, Tenant: "shop-a"}, screening.SourceFleetSweep},
+		{"an earlier throttle", &screening.Entry{Kind: screening.Block, Number: number, Source: screening.SourceVelocity, Created: now, Expires: now.Add(time.Minute)}, screening.SourceFleetSweep},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "callscreen.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			s := New(st, nil, Options{Logger: quiet(), Tenant: "shop-a"})
+			if tt.have != nil {
+				if err := s.Put(t.Context(), *tt.have); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.FleetThrottle(t.Context(), throttle); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(5 * time.Second); s.PendingWrites() > 0 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			fleetWide, err := st.Entries(t.Context(), store.ListFilter{Kind: screening.Block, Tenants: []string{""}})
+			if err != nil || len(fleetWide) != 1 || fleetWide[0].Source != tt.wantSource {
+				t.Errorf("fleet-wide block entries: %+v, %v; want one from %s", fleetWide, err, tt.wantSource)
+			}
+		})
+	}
+}

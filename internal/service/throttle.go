@@ -77,3 +77,18 @@ func (s *Service) putBehind(e screening.Entry) {
 // PendingWrites returns how many automatic list changes wait for the
 // database.
 func (s *Service) PendingWrites() int { return int(s.pendingWrites.Load()) }
+
+// FleetThrottle puts a fleet-wide throttle (internal/fleet's sweep
+// detection) on the block list, as block does: at once in the live lists,
+// stored behind and retried through an outage. It never replaces a
+// fleet-wide block that is not a throttle (an operator's, an import's): a
+// permanent block must not become one that expires.
+func (s *Service) FleetThrottle(_ context.Context, e screening.Entry) error {
+	e.Tenant = ""
+	if have, ok := s.lists.Lookup(screening.Block, e.Number, time.Now()); ok && have.Tenant == "" && !screening.IsThrottle(have) && !have.IsPrefix() {
+		s.log.Info("fleet throttle not put: the number is blocked fleet-wide already", "number", e.Number, "source", have.Source)
+		return nil
+	}
+	s.block(e)
+	return nil
+}

@@ -164,6 +164,24 @@
       'source.callback': 'callback',
       'session.expired': 'Your session has ended. Please sign in again.',
       'dur.d': '{n}d', 'dur.h': '{n}h', 'dur.m': '{n}m',
+      'col.server': 'Server',
+      'col.tenant': 'Tenant',
+      'col.scope': 'Scope',
+      'state.server': 'Server',
+      'state.tenant': 'Tenant',
+      'fleet.view': 'Fleet view',
+      'fleet.title': 'Servers and tenants',
+      'fleet.period': 'Calls in the last 24 hours',
+      'fleet.last': 'Last call',
+      'fleet.empty': 'No server recorded a call in the last 24 hours.',
+      'fleet.none': '(none)',
+      'lists.scope': 'Applies to',
+      'lists.readOnly': 'fleet-wide, read-only',
+      'lists.importScope': 'Imported entries apply to: {s}',
+      'scope.all': 'All scopes',
+      'scope.fleet': 'Fleet-wide',
+      'scope.fleetOnly': 'Fleet-wide only',
+      'scope.tenant': 'Tenant {t}',
     },
     ja: {
       'lang.switch': 'English',
@@ -320,6 +338,24 @@
       'source.callback': '折り返し',
       'session.expired': 'セッションが終了しました。再度ログインしてください。',
       'dur.d': '{n}日', 'dur.h': '{n}時間', 'dur.m': '{n}分',
+      'col.server': 'サーバー',
+      'col.tenant': 'テナント',
+      'col.scope': '適用範囲',
+      'state.server': 'サーバー',
+      'state.tenant': 'テナント',
+      'fleet.view': '全体ビュー',
+      'fleet.title': 'サーバーとテナント',
+      'fleet.period': '過去24時間の着信',
+      'fleet.last': '最終着信',
+      'fleet.empty': '過去24時間に着信を記録したサーバーはありません。',
+      'fleet.none': '（なし）',
+      'lists.scope': '適用範囲',
+      'lists.readOnly': '全体共通・変更不可',
+      'lists.importScope': 'インポートしたエントリの適用範囲: {s}',
+      'scope.all': 'すべての範囲',
+      'scope.fleet': '全体共通',
+      'scope.fleetOnly': '全体共通のみ',
+      'scope.tenant': 'テナント {t}',
     },
   };
   const ACTIONS = ['ring', 'challenge', 'voicemail', 'number-request', 'reject', 'drop'];
@@ -490,6 +526,7 @@
   // ---- login ------------------------------------------------------------------------
 
   let user = '';
+  let role = 'operator';
 
   function showLogin(msg) {
     stopTimers();
@@ -506,8 +543,12 @@
     $('login-view').hidden = true;
     $('app-view').hidden = false;
     $('user-name').textContent = user;
+    state = null;
+    fleet = null;
+    applyFleet();
     route();
     startTimers();
+    if (isIntegrator()) loadFleet();
   }
 
   async function boot() {
@@ -517,6 +558,7 @@
       const s = await api('GET', '/api/session');
       csrf = s.csrf_token || '';
       user = s.user;
+      role = s.role || 'operator';
       showApp();
     } catch (e) {
       showLogin('');
@@ -529,6 +571,7 @@
       const s = await api('POST', '/api/login', { username: $('login-user').value, password: $('login-pass').value });
       csrf = s.csrf_token;
       user = s.user;
+      role = s.role || 'operator';
       $('login-pass').value = '';
       showApp();
     } catch (e) {
@@ -589,6 +632,7 @@
     try {
       state = await api('GET', '/api/state');
       stateAt = new Date();
+      applyFleet();
       renderConn();
       if (page === 'overview') renderState();
     } catch (e) { /* shown by the pill */ }
@@ -618,6 +662,8 @@
       !state.ari_enabled ? 'status-off' : state.ari_connected ? 'status-up' : 'status-down');
     item(t('state.agi'), !state.agi_enabled ? t('state.disabled') : state.agi_listening ? t('state.listening', { a: state.agi_listen || '' }) : t('state.notListening'),
       !state.agi_enabled ? 'status-off' : state.agi_listening ? 'status-up' : 'status-down');
+    if (state.server && hasScopes()) item(t('state.server'), state.server);
+    if (state.tenant) item(t('state.tenant'), state.tenant);
     const lists = state.lists || {};
     item(t('state.allow'), fmtNum(lists.allow));
     item(t('state.block'), fmtNum(lists.block));
@@ -634,7 +680,118 @@
 
   let summary = null;
 
-  function loadOverview() { loadSummary(); loadState(); }
+  function loadOverview() { loadSummary(); loadState(); if (isIntegrator()) loadFleet(); }
+
+  // ---- servers and tenants (fleet mode) ----------------------------------------------------
+  //
+  // A server screens for one tenant. The operator's login of such a server
+  // sees its tenant's calls, its tenant's entries and the fleet-wide ones
+  // (read-only); the integrator's login sees every server and tenant.
+
+  let fleet = null; // GET /api/fleet, for the integrator
+  let fleetShape = '';
+  let addScopePicked = false;
+
+  function isIntegrator() { return role === 'integrator'; }
+  // hasScopes: list entries have scopes worth showing.
+  function hasScopes() { return isIntegrator() || !!(state && state.tenant); }
+  // showServers: calls may come from several servers (a single server
+  // without a tenant looks as it did before fleet mode).
+  function showServers() { return hasScopes(); }
+
+  // applyFleet shows the fleet controls this login and server call for.
+  function applyFleet() {
+    document.querySelectorAll('.fleet-server').forEach((n) => { n.hidden = !showServers(); });
+    document.querySelectorAll('.fleet-tenant').forEach((n) => { n.hidden = !isIntegrator(); });
+    document.querySelectorAll('.fleet-scope').forEach((n) => { n.hidden = !hasScopes(); });
+    renderWhere();
+    fillScopes();
+    const shape = [showServers(), isIntegrator(), hasScopes()].join();
+    if (shape !== fleetShape) {
+      fleetShape = shape;
+      if (page === 'calls') renderCalls();
+      if (page === 'lists') renderEntries();
+    }
+  }
+
+  // renderWhere names the server and its tenant in the top bar.
+  function renderWhere() {
+    const w = $('where');
+    clear(w);
+    if (!hasScopes()) { w.hidden = true; return; }
+    if (state && state.server) w.append(el('span', { class: 'where-server', title: t('state.server') }, state.server));
+    if (state && state.tenant) w.append(el('span', { class: 'where-tenant', title: t('state.tenant') }, state.tenant));
+    if (isIntegrator()) w.append(el('span', { class: 'badge badge-fleet' }, t('fleet.view')));
+    w.hidden = !w.childNodes.length;
+  }
+
+  // tenantNames returns the tenants this login may pick: its server's,
+  // and for the integrator every tenant seen in the call log.
+  function tenantNames() {
+    const names = [];
+    if (state && state.tenant) names.push(state.tenant);
+    if (isIntegrator() && fleet) (fleet.tenants || []).forEach((x) => { if (x.tenant && !names.includes(x.tenant)) names.push(x.tenant); });
+    return names;
+  }
+
+  // fillScopes fills the scope pickers: where a new entry goes, and which
+  // entries the list shows.
+  function fillScopes() {
+    const add = $('add-scope'), cur = add.value;
+    while (add.options.length) add.remove(0);
+    const own = state && state.tenant;
+    if (own) add.add(new Option(t('scope.tenant', { t: own }), 't:' + own));
+    if (isIntegrator() || !own) add.add(new Option(t('scope.fleet'), 'fleet'));
+    if (isIntegrator()) tenantNames().forEach((n) => { if (n !== own) add.add(new Option(t('scope.tenant', { t: n }), 't:' + n)); });
+    // The server's own tenant first, until the operator picks another.
+    if (addScopePicked && [...add.options].some((o) => o.value === cur)) add.value = cur;
+    add.disabled = add.options.length < 2;
+    $('import-scope').textContent = add.selectedIndex >= 0 ? t('lists.importScope', { s: add.options[add.selectedIndex].text }) : '';
+
+    const sel = $('entries-scope'), was = sel.value;
+    while (sel.options.length) sel.remove(0);
+    sel.add(new Option(t('scope.all'), ''));
+    sel.add(new Option(t('scope.fleetOnly'), 'fleet'));
+    if (isIntegrator()) tenantNames().forEach((n) => sel.add(new Option(t('scope.tenant', { t: n }), 't:' + n)));
+    else if (own) sel.add(new Option(t('scope.tenant', { t: own }), 'tenant'));
+    if ([...sel.options].some((o) => o.value === was)) sel.value = was;
+  }
+
+  // scopeBody is the scope of a new entry, as the API takes it.
+  function scopeBody() {
+    const v = $('add-scope').value;
+    if (!hasScopes() || !v) return {};
+    return v === 'fleet' ? { scope: 'fleet' } : { tenant: v.slice(2) };
+  }
+
+  async function loadFleet() {
+    try {
+      fleet = await api('GET', '/api/fleet');
+      renderFleet();
+      fillScopes();
+    } catch (e) {
+      if (e.status !== 401) toast(t('toast.error', { e: e.message }), true);
+    }
+  }
+
+  function renderFleet() {
+    $('fleet-card').hidden = !isIntegrator() || !fleet;
+    if (!fleet) return;
+    const body = $('fleet-body');
+    clear(body);
+    (fleet.servers || []).forEach((x) => body.append(el('tr', {},
+      el('td', { class: 'mono' }, x.server || t('fleet.none')),
+      el('td', {}, x.tenant || t('fleet.none')),
+      el('td', { class: 'num' }, fmtNum(x.calls)),
+      el('td', { class: 'time' }, fmtTime(x.last)))));
+    $('fleet-empty').hidden = (fleet.servers || []).length > 0;
+    const fill = (list, values) => {
+      clear(list);
+      values.filter(Boolean).forEach((v) => list.append(el('option', { value: v })));
+    };
+    fill($('fleet-servers'), [...new Set((fleet.servers || []).map((x) => x.server))]);
+    fill($('fleet-tenants'), (fleet.tenants || []).map((x) => x.tenant));
+  }
 
   async function loadSummary() {
     const days = Number($('period').value) || 14;
@@ -773,6 +930,8 @@
     if (caller) q.set('caller', caller);
     if ($('f-action').value) q.set('action', $('f-action').value);
     if ($('f-outcome').value) q.set('outcome', $('f-outcome').value);
+    if (showServers() && $('f-server').value.trim()) q.set('server', $('f-server').value.trim());
+    if (isIntegrator() && $('f-tenant').value.trim()) q.set('tenant', $('f-tenant').value.trim());
     if ($('f-since').value) q.set('since', $('f-since').value);
     if ($('f-until').value) q.set('until', $('f-until').value);
     q.set('limit', PAGE_SIZE);
@@ -794,7 +953,7 @@
 
   $('call-filters').addEventListener('submit', (ev) => { ev.preventDefault(); callsOffset = 0; loadCalls(); });
   $('f-reset').addEventListener('click', () => {
-    ['f-caller', 'f-action', 'f-outcome', 'f-since', 'f-until'].forEach((id) => { $(id).value = ''; });
+    ['f-caller', 'f-action', 'f-outcome', 'f-server', 'f-tenant', 'f-since', 'f-until'].forEach((id) => { $(id).value = ''; });
     callsOffset = 0;
     loadCalls();
   });
@@ -818,14 +977,16 @@
       const actions = el('td', { class: 'actions-col' });
       if (numbered) {
         actions.append(
-          el('button', { type: 'button', class: 'btn btn-sm btn-allow', 'data-action': 'allow', 'data-number': v.caller, onclick: () => rowAction('allow', v.caller) }, t('row.allow')),
-          el('button', { type: 'button', class: 'btn btn-sm btn-block-list', 'data-action': 'block', 'data-number': v.caller, onclick: () => rowAction('block', v.caller) }, t('row.block')),
+          el('button', { type: 'button', class: 'btn btn-sm btn-allow', 'data-action': 'allow', 'data-number': v.caller, onclick: () => rowAction('allow', v.caller, c.tenant) }, t('row.allow')),
+          el('button', { type: 'button', class: 'btn btn-sm btn-block-list', 'data-action': 'block', 'data-number': v.caller, onclick: () => rowAction('block', v.caller, c.tenant) }, t('row.block')),
         );
       }
       const verdict = el('td', {}, el('span', { class: 'badge badge-' + (v.action || '') }, t('action.' + v.action)));
       if (v.monitor) verdict.append(el('span', { class: 'badge badge-monitor' }, t('monitor')));
       const tr = el('tr', { 'data-id': c.id, 'data-caller': caller, class: 'call-row' },
         el('td', { class: 'time' }, fmtTime(c.time)),
+        showServers() && el('td', { class: 'mono server' }, c.server || ''),
+        isIntegrator() && el('td', { class: 'tenant' }, c.tenant || ''),
         el('td', { class: 'mono caller', title: numbered ? v.caller : '' }, !numbered && (v.presence === 'withheld' || !caller) ? t('calls.withheld') : (callsNational[caller] || caller)),
         el('td', { class: 'name', title: f.name || '' }, f.name || ''),
         el('td', { class: 'mono' }, f.called || ''),
@@ -856,12 +1017,15 @@
     (v.findings || []).forEach((x) => list.append(el('li', {}, `${x.indicator} (+${x.weight}): ${x.evidence}`)));
     if (!list.childNodes.length) list.append(el('li', {}, t('calls.noFindings')));
     const extra = [v.reason, f.from && 'From: ' + f.from, f.user_agent && 'User-Agent: ' + f.user_agent, c.detail].filter(Boolean);
-    return el('tr', { class: 'detail' }, el('td', { colspan: 9 },
+    const cols = document.querySelectorAll('#calls-table thead th:not([hidden])').length;
+    return el('tr', { class: 'detail' }, el('td', { colspan: cols },
       el('strong', {}, t('calls.details')), list,
       ...extra.map((x) => el('div', {}, x))));
   }
 
-  async function rowAction(kind, number) {
+  // rowAction puts a caller on a list: for the integrator, in the scope
+  // of the tenant the call was for (fleet-wide for a call without one).
+  async function rowAction(kind, number, tenant) {
     const allow = kind === 'allow';
     const r = await confirmDialog(
       t(allow ? 'confirm.allowTitle' : 'confirm.blockTitle'),
@@ -869,7 +1033,8 @@
       t(allow ? 'row.allow' : 'row.block'), allow ? 'btn-primary' : 'btn-danger', true);
     if (!r.ok) return;
     try {
-      await api('POST', '/api/lists/' + kind, { number, reason: r.reason, exclusive: true });
+      const scope = !isIntegrator() ? {} : tenant ? { tenant } : { scope: 'fleet' };
+      await api('POST', '/api/lists/' + kind, { number, reason: r.reason, exclusive: true, ...scope });
       toast(t(allow ? 'toast.allowed' : 'toast.blocked', { n: number }));
       loadState();
     } catch (e) {
@@ -898,6 +1063,9 @@
     const q = new URLSearchParams({ limit: 100, offset: entriesOffset });
     const prefix = $('entries-prefix').value.trim();
     if (prefix) q.set('prefix', prefix);
+    const scope = hasScopes() ? $('entries-scope').value : '';
+    if (scope.startsWith('t:')) q.set('tenant', scope.slice(2));
+    else if (scope) q.set('scope', scope);
     try {
       const r = await api('GET', `/api/lists/${kind}?` + q.toString());
       entries = r.entries || [];
@@ -910,6 +1078,8 @@
   }
 
   $('entries-search').addEventListener('submit', (ev) => { ev.preventDefault(); entriesOffset = 0; loadEntries(); });
+  $('entries-scope').addEventListener('change', () => { entriesOffset = 0; loadEntries(); });
+  $('add-scope').addEventListener('change', () => { addScopePicked = true; fillScopes(); });
   $('entries-prev').addEventListener('click', () => { entriesOffset = Math.max(0, entriesOffset - 100); loadEntries(); });
   $('entries-next').addEventListener('click', () => { entriesOffset += 100; loadEntries(); });
 
@@ -921,13 +1091,18 @@
     const body = $('entries-body');
     clear(body);
     entries.forEach((e) => {
-      body.append(el('tr', { 'data-number': e.number },
+      const fleetWide = e.scope === 'fleet' || !e.tenant;
+      const remove = e.read_only
+        ? el('span', { class: 'muted small' }, t('lists.readOnly'))
+        : el('button', { type: 'button', class: 'btn btn-sm btn-block-list', onclick: () => removeEntry(e) }, t('row.remove'));
+      body.append(el('tr', { 'data-number': e.number, 'data-scope': fleetWide ? 'fleet' : 'tenant' },
         el('td', { class: 'mono' }, e.number),
+        hasScopes() && el('td', {}, el('span', { class: 'badge ' + (fleetWide ? 'badge-fleet' : 'badge-tenant') }, fleetWide ? t('scope.fleet') : e.tenant)),
         el('td', {}, e.reason || ''),
         el('td', {}, e.source ? t('source.' + e.source) : ''),
         el('td', { class: 'time' }, e.expires ? fmtTime(e.expires) : t('expires.never')),
         el('td', { class: 'time' }, e.created ? fmtTime(e.created) : ''),
-        el('td', { class: 'actions-col' }, el('button', { type: 'button', class: 'btn btn-sm btn-block-list', onclick: () => removeEntry(e.number) }, t('row.remove'))),
+        el('td', { class: 'actions-col' }, remove),
       ));
     });
     $('entries-empty').hidden = entries.length > 0;
@@ -936,11 +1111,13 @@
     $('entries-range').textContent = entries.length ? t('lists.range', { a: entriesOffset + 1, b: entriesOffset + entries.length }) : '';
   }
 
-  async function removeEntry(number) {
+  async function removeEntry(e) {
+    const number = e.number;
     const r = await confirmDialog(t('confirm.removeTitle'), t('confirm.removeBody', { n: number, k: t('kind.' + kind) }), t('row.remove'), 'btn-danger', false);
     if (!r.ok) return;
     try {
-      await api('DELETE', `/api/lists/${kind}/${encodeURIComponent(number)}`);
+      const scope = e.tenant ? 'tenant=' + encodeURIComponent(e.tenant) : 'scope=fleet';
+      await api('DELETE', `/api/lists/${kind}/${encodeURIComponent(number)}?${scope}`);
       toast(t('toast.removed', { n: number, k: t('kind.' + kind) }));
       loadEntries();
       loadState();
@@ -959,7 +1136,7 @@
 
   $('list-add').addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const body = { number: $('add-number').value.trim(), reason: $('add-reason').value.trim(), expires: $('add-expires').value };
+    const body = { number: $('add-number').value.trim(), reason: $('add-reason').value.trim(), expires: $('add-expires').value, ...scopeBody() };
     try {
       const r = await api('POST', '/api/lists/' + kind, body);
       formMsg($('add-msg'), t('toast.added', { n: r.entry.number, k: t('kind.' + kind) }), false);
@@ -975,9 +1152,13 @@
   $('import-button').addEventListener('click', async () => {
     const file = $('import-file').files[0];
     if (!file) { formMsg($('import-result'), t('lists.chooseFile'), true); return; }
-    const skip = $('import-skip').checked ? '?skip_bad=true' : '';
+    const q = new URLSearchParams();
+    if ($('import-skip').checked) q.set('skip_bad', 'true');
+    const sc = scopeBody();
+    if (sc.scope) q.set('scope', sc.scope);
+    if (sc.tenant) q.set('tenant', sc.tenant);
     try {
-      const r = await api('POST', `/api/lists/${kind}/import${skip}`, file, 'text/csv');
+      const r = await api('POST', `/api/lists/${kind}/import` + (q.toString() ? '?' + q.toString() : ''), file, 'text/csv');
       const bad = (r.bad || []).slice(0, 20).map((b) => `${b.line}: ${b.text} — ${b.reason}`);
       formMsg($('import-result'), t('lists.imported', { i: fmtNum(r.imported), a: fmtNum(r.added) }) + (r.bad_lines ? ' ' + t('lists.badLines', { n: r.bad_lines }) : ''), false, bad);
       $('import-file').value = '';
