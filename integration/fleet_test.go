@@ -79,6 +79,13 @@ func TestFleet(t *testing.T) {
 // through FastAGI instead.
 const fleetDID = "0399992000"
 
+// The integrator's dashboard login: the one that changes fleet-wide list
+// entries (a shop's operator changes its tenant's only).
+const (
+	integratorUser     = "integrator"
+	integratorPassword = "integrator-test-pass"
+)
+
 // fleetConfig is callscreen.yaml of one server of the fleet.
 const fleetConfig = `# callscreen fleet test configuration (integration/fleet_test.go)
 ari:
@@ -94,6 +101,9 @@ http:
   listen: {{.HTTP}}
   dashboard: true
   username: ` + dashboardUser + `
+  # The integrator's login changes the fleet-wide lists; its password is
+  # CALLSCREEN_HTTP_INTEGRATOR_PASSWORD.
+  integrator_username: ` + integratorUser + `
 database: {{.Database}}
 fleet:
   server: {{.Server}}
@@ -341,8 +351,7 @@ func (s *fleetServer) start(ctx context.Context) error {
 		return err
 	}
 	cmd := exec.Command(s.bin, "serve", "-c", s.cfgPath)
-	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+s.ast.ARIPassword,
-		"CALLSCREEN_HTTP_PASSWORD="+dashboardPassword, "CALLSCREEN_AGI_KEY="+harness.AGIKey)
+	cmd.Env = s.env()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -399,13 +408,18 @@ func (s *fleetServer) stop(sig syscall.Signal) error {
 	return nil
 }
 
+// env is the environment of serve and the CLI: the secrets.
+func (s *fleetServer) env() []string {
+	return append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+s.ast.ARIPassword, "CALLSCREEN_HTTP_PASSWORD="+dashboardPassword,
+		"CALLSCREEN_HTTP_INTEGRATOR_PASSWORD="+integratorPassword, "CALLSCREEN_AGI_KEY="+harness.AGIKey)
+}
+
 // run runs the callscreen CLI with this server's configuration.
 func (s *fleetServer) run(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.bin, append(args, "-c", s.cfgPath)...)
-	cmd.Env = append(os.Environ(), "CALLSCREEN_ARI_PASSWORD="+s.ast.ARIPassword,
-		"CALLSCREEN_HTTP_PASSWORD="+dashboardPassword, "CALLSCREEN_AGI_KEY="+harness.AGIKey)
+	cmd.Env = s.env()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -414,21 +428,31 @@ func (s *fleetServer) run(ctx context.Context, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// api calls the server's dashboard API as the operator (HTTP Basic, as
-// the shared fixture's tests do).
+// api calls the server's dashboard API as the shop's operator (HTTP
+// Basic, as the shared fixture's tests do).
 func (s *fleetServer) api(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
 	return adminAPI(t, "http://"+s.httpAddr, method, path, body)
 }
 
-// apiRequest is adminAPI for a goroutine other than the test's: it
-// returns the error instead of failing the test.
-func apiRequest(base, method, path, body string) (int, string, error) {
+// integratorAPI calls the server's dashboard API as the integrator.
+func (s *fleetServer) integratorAPI(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	code, reply, err := apiRequest("http://"+s.httpAddr, integratorUser, integratorPassword, method, path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, reply
+}
+
+// apiRequest calls an admin API with HTTP Basic and returns the error
+// instead of failing a test (for a goroutine other than the test's).
+func apiRequest(base, user, pass, method, path, body string) (int, string, error) {
 	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
-	req.SetBasicAuth(dashboardUser, dashboardPassword)
+	req.SetBasicAuth(user, pass)
 	req.Header.Set("Content-Type", "application/json")
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
@@ -599,13 +623,14 @@ func (r fleetRecord) hasFinding(indicator, text string) bool {
 
 // ---- 1. a block made on A rejects the next call on B ---------------------------------
 
-// fleetBlock blocks number fleet-wide on s's dashboard and returns when
-// the 201 arrived and how long the request took.
+// fleetBlock blocks number fleet-wide on s's dashboard, logged in as the
+// integrator, and returns when the 201 arrived and how long the request
+// took.
 func fleetBlock(t *testing.T, s *fleetServer, number, reason string) (time.Time, time.Duration) {
 	t.Helper()
 	body := fmt.Sprintf(`{"number":%q,"reason":%q,"scope":"fleet"}`, number, reason)
 	sent := time.Now()
-	code, reply := s.api(t, "POST", "/api/lists/block", body)
+	code, reply := s.integratorAPI(t, "POST", "/api/lists/block", body)
 	got := time.Now()
 	if code != http.StatusCreated {
 		t.Fatalf("POST /api/lists/block on %s = %d %s", s.name, code, reply)
@@ -860,7 +885,7 @@ func fleetDatabaseKilled(t *testing.T, fl *fleet) {
 		// A list change on A's dashboard during the outage.
 		time.Sleep(3 * time.Second)
 		t0 := time.Now()
-		outageCode, outageBody, outageErr = apiRequest("http://"+fl.a.httpAddr, "POST", "/api/lists/block",
+		outageCode, outageBody, outageErr = apiRequest("http://"+fl.a.httpAddr, integratorUser, integratorPassword, "POST", "/api/lists/block",
 			fmt.Sprintf(`{"number":%q,"reason":"made during the outage","scope":"fleet"}`, outageNumber))
 		outageTook = time.Since(t0)
 		if outageErr != nil {
@@ -1308,15 +1333,22 @@ func fleetMigrate(t *testing.T, fl *fleet) {
 	dbPath := filepath.Join(fl.dir, "pbx-s", "callscreen.db")
 	s := fl.addServer(ctx, t, serverSpec{name: "pbx-s", tenant: "shop-s", app: "callscreen-s", http: "127.0.0.1:18195",
 		did: "0399995000", database: dbPath}, fl.a.ast, fl.a.desk)
-	for _, e := range []struct{ kind, body string }{
-		{"block", `{"number":"0312340001","reason":"nuisance caller"}`},
-		{"allow", `{"number":"0312340002","reason":"customer","expires":"7d"}`},
-		{"dno", `{"number":"0120444444","reason":"inbound only"}`},
+	for _, e := range []struct {
+		kind, body string
+		integrator bool
+	}{
+		{"block", `{"number":"0312340001","reason":"nuisance caller"}`, false},
+		{"allow", `{"number":"0312340002","reason":"customer","expires":"7d"}`, false},
+		{"dno", `{"number":"0120444444","reason":"inbound only"}`, false},
 		// Made for every tenant on SQLite: the migration puts it in the
 		// server's tenant's scope (db migrate --tenant's default).
-		{"block", `{"number":"0312340004","reason":"the integrator's block","scope":"fleet"}`},
+		{"block", `{"number":"0312340004","reason":"the integrator's block","scope":"fleet"}`, true},
 	} {
-		if code, body := s.api(t, "POST", "/api/lists/"+e.kind, e.body); code != http.StatusCreated {
+		api := s.api
+		if e.integrator {
+			api = s.integratorAPI
+		}
+		if code, body := api(t, "POST", "/api/lists/"+e.kind, e.body); code != http.StatusCreated {
 			t.Fatalf("POST /api/lists/%s on %s = %d %s", e.kind, s.name, code, body)
 		}
 	}
