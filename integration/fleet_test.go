@@ -31,7 +31,7 @@ import (
 	"github.com/callscreen/callscreen/internal/pgtest"
 )
 
-// TestFleet is fleet mode end to end (docs/FLEET.md): two Asterisk 22
+// TestFleet is fleet mode end to end: two Asterisk 22
 // instances (a on 127.0.0.1, b on 127.0.0.2), each with its own
 // `callscreen serve` (server pbx-a screening tenant shop-a, server pbx-b
 // screening tenant shop-b), and one PostgreSQL 15 database both share.
@@ -134,7 +134,7 @@ profiles:
     # throttled fleet-wide for 30 minutes.
     sweep:
       throttle: 30m
-{{.Profile}}`
+`
 
 // fleet is what TestFleet's subtests share.
 type fleet struct {
@@ -283,7 +283,6 @@ type serverSpec struct {
 	agi          string // agi.listen; "" turns FastAGI off
 	did          string // the DID its default profile owns; default fleetDID
 	database     string // default the fleet database
-	profile      string // more YAML for the default profile, indented by 4
 }
 
 // addServer writes a serve's configuration and starts it for ast and
@@ -314,7 +313,7 @@ func (fl *fleet) addServer(ctx context.Context, t *testing.T, spec serverSpec, a
 	if err := template.Must(template.New("cfg").Parse(fleetConfig)).Execute(&cfg, map[string]string{
 		"ARIURL": ast.ARIURL, "ARIWS": ast.ARIWSURL, "App": spec.app, "AGI": spec.agi, "HTTP": spec.http,
 		"Database": spec.database, "Server": spec.name, "Tenant": spec.tenant, "Journal": fs.journal,
-		"DID": spec.did, "Profile": spec.profile,
+		"DID": spec.did,
 	}); err != nil {
 		t.Fatal(err)
 	}
