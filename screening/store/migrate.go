@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/callscreen/callscreen/screening"
 )
 
@@ -353,8 +356,13 @@ func (c *copier) copyLists(ctx context.Context) error {
 	total := c.entriesTotal()
 	var done int64
 	c.progress(CopyProgress{Phase: PhaseLists, Total: total})
+	w, err := c.dst.newEntryWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	return c.eachEntryBatch(ctx, c.opts.EntryBatch, func(tenant string, k screening.ListKind, batch []entryRow) error {
-		n, err := c.dst.upsertEntries(ctx, tenant, k, batch)
+		n, err := w.write(ctx, tenant, k, batch)
 		if err != nil {
 			return fmt.Errorf("%s list of %s, after %d of %d entries: %w", k, scopeName(tenant), done, total, err)
 		}
@@ -375,30 +383,87 @@ func scopeName(tenant string) string {
 	return "tenant " + strconv.Quote(tenant)
 }
 
-// upsertEntries writes entries of kind k to the scope of tenant, each
-// with exactly its source's expiry, source, reason and creation time, in
-// one transaction recorded in the change feed as a bulk change. A row
-// that already holds those values is not touched, and a batch that
+// entryWriter writes batches of list entries into a store: on SQLite
+// with a multi-row upsert, on PostgreSQL with COPY into a temporary table
+// of its connection and an upsert from there.
+type entryWriter struct {
+	s    *Store
+	conn *sql.Conn // PostgreSQL only: the session holding the temporary table
+}
+
+func (s *Store) newEntryWriter(ctx context.Context) (*entryWriter, error) {
+	w := &entryWriter{s: s}
+	if s.pg == nil {
+		return w, nil
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TEMP TABLE IF NOT EXISTS list_entries_in (LIKE list_entries)"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	w.conn = conn
+	return w, nil
+}
+
+// close gives the connection back to the pool without its temporary
+// table.
+func (w *entryWriter) close() {
+	if w.conn != nil {
+		w.s.closeImportConn(w.conn)
+	}
+}
+
+// entryColumns are the columns of list_entries in table order.
+var entryColumns = []string{"tenant", "kind", "number", "expires", "source", "reason", "created"}
+
+// upsertChanged is the conflict clause of a copy: every field takes the
+// source's value, and a row that holds them already is not touched (no
+// version step, no trigger).
+const upsertChanged = ` ON CONFLICT (tenant, kind, number) DO UPDATE SET
+	expires = excluded.expires, source = excluded.source, reason = excluded.reason, created = excluded.created
+	WHERE list_entries.expires IS DISTINCT FROM excluded.expires OR list_entries.source <> excluded.source
+		OR list_entries.reason <> excluded.reason OR list_entries.created <> excluded.created`
+
+// write writes entries of kind k to the scope of tenant, each with
+// exactly its source's expiry, source, reason and creation time, in one
+// transaction recorded in the change feed as a bulk change. A batch that
 // changes nothing is rolled back: a rerun leaves the lists version, and
 // the servers following it, alone. It returns how many rows it inserted
 // or changed.
-func (s *Store) upsertEntries(ctx context.Context, tenant string, k screening.ListKind, batch []entryRow) (int64, error) {
-	var q strings.Builder
-	q.WriteString("INSERT INTO list_entries (tenant, kind, number, expires, source, reason, created) VALUES ")
-	args := make([]any, 0, 7*len(batch))
-	for i, e := range batch {
-		if i > 0 {
-			q.WriteString(", ")
+func (w *entryWriter) write(ctx context.Context, tenant string, k screening.ListKind, batch []entryRow) (int64, error) {
+	s := w.s
+	var (
+		insert string
+		args   []any
+	)
+	if w.conn != nil {
+		if err := w.stage(ctx, tenant, k, batch); err != nil {
+			return 0, err
 		}
-		q.WriteString("(?, ?, ?, CAST(? AS BIGINT), ?, ?, CAST(? AS BIGINT))")
-		args = append(args, tenant, string(k), e.number, e.expires, e.source, e.reason, e.created)
+		insert = "INSERT INTO list_entries SELECT * FROM pg_temp.list_entries_in" + upsertChanged
+	} else {
+		var q strings.Builder
+		q.WriteString("INSERT INTO list_entries (tenant, kind, number, expires, source, reason, created) VALUES ")
+		args = make([]any, 0, 7*len(batch))
+		for i, e := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, tenant, string(k), e.number, e.expires, e.source, e.reason, e.created)
+		}
+		q.WriteString(upsertChanged)
+		insert = q.String()
 	}
-	q.WriteString(` ON CONFLICT (tenant, kind, number) DO UPDATE SET
-	expires = excluded.expires, source = excluded.source, reason = excluded.reason, created = excluded.created
-	WHERE list_entries.expires IS DISTINCT FROM excluded.expires OR list_entries.source <> excluded.source
-		OR list_entries.reason <> excluded.reason OR list_entries.created <> excluded.created`)
 
-	tx, err := s.w.BeginTx(ctx, nil)
+	begin := s.w.BeginTx
+	if w.conn != nil {
+		begin = w.conn.BeginTx
+	}
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -407,7 +472,7 @@ func (s *Store) upsertEntries(ctx context.Context, tenant string, k screening.Li
 	if err := tx.QueryRowContext(ctx, s.d.lockVersion).Scan(&before); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, s.q(q.String()), args...)
+	res, err := tx.ExecContext(ctx, insert, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -427,6 +492,26 @@ func (s *Store) upsertEntries(ctx context.Context, tenant string, k screening.Li
 		}
 	}
 	return n, tx.Commit()
+}
+
+// stage replaces the temporary table's rows with batch, with COPY.
+func (w *entryWriter) stage(ctx context.Context, tenant string, k screening.ListKind, batch []entryRow) error {
+	if _, err := w.conn.ExecContext(ctx, "TRUNCATE pg_temp.list_entries_in"); err != nil {
+		return err
+	}
+	return w.conn.Raw(func(dc any) error {
+		c := dc.(*stdlib.Conn).Conn()
+		rows := make([][]any, len(batch))
+		for i, e := range batch {
+			var expires any
+			if e.expires.Valid {
+				expires = e.expires.Int64
+			}
+			rows[i] = []any{tenant, string(k), e.number, expires, e.source, e.reason, e.created}
+		}
+		_, err := c.CopyFrom(ctx, pgx.Identifier{"list_entries_in"}, entryColumns, pgx.CopyFromRows(rows))
+		return err
+	})
 }
 
 func (c *copier) verifyLists(ctx context.Context) error {
@@ -485,14 +570,13 @@ func (c *copier) verifyLists(ctx context.Context) error {
 // entriesIn returns the entries of kind k in the scope of tenant whose
 // numbers are those of batch, by number.
 func (s *Store) entriesIn(ctx context.Context, tenant string, k screening.ListKind, batch []entryRow) (map[string]entryRow, error) {
-	args := make([]any, 0, len(batch)+2)
-	args = append(args, tenant, string(k))
-	for _, e := range batch {
-		args = append(args, e.number)
+	numbers := make([]string, len(batch))
+	for i, e := range batch {
+		numbers[i] = e.number
 	}
-	q := "SELECT tenant, kind, number, expires, source, reason, created FROM list_entries WHERE tenant = ? AND kind = ? AND number IN (" +
-		placeholders(len(batch)) + ")"
-	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
+	in, inArgs := s.in("number", numbers)
+	q := "SELECT tenant, kind, number, expires, source, reason, created FROM list_entries WHERE tenant = ? AND kind = ? AND " + in
+	rows, err := s.r.QueryContext(ctx, s.q(q), append([]any{tenant, string(k)}, inArgs...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -508,8 +592,18 @@ func (s *Store) entriesIn(ctx context.Context, tenant string, k screening.ListKi
 	return have, rows.Err()
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+// in is the condition that column is one of vals, and its arguments: on
+// SQLite a list of bound values, on PostgreSQL one array (a list of
+// thousands costs PostgreSQL more to plan than to run).
+func (s *Store) in(column string, vals []string) (string, []any) {
+	if s.pg != nil {
+		return column + " = ANY(?)", []any{vals}
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return column + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ") + ")", args
 }
 
 // writeEntry feeds e to a checksum, each field length-prefixed.
@@ -588,20 +682,42 @@ func (c *copier) stamp(r *logRow) error {
 	if !server && !tenant {
 		return nil
 	}
+	if server {
+		r.server = c.opts.Server
+	}
+	if tenant {
+		r.tenant = c.opts.Tenant
+	}
+	// The record's JSON omits an empty server and tenant: then the two
+	// go in front of its fields, which are left as they are.
+	var have struct{ Server, Tenant *string }
+	if err := json.Unmarshal([]byte(r.record), &have); err != nil {
+		return fmt.Errorf("record %s: %w", r.id, err)
+	}
+	if body, ok := strings.CutPrefix(r.record, "{"); ok && (!server || have.Server == nil) && (!tenant || have.Tenant == nil) {
+		var add []string
+		if server {
+			add = append(add, `"server":`+jsonString(r.server))
+		}
+		if tenant {
+			add = append(add, `"tenant":`+jsonString(r.tenant))
+		}
+		sep := ","
+		if strings.HasPrefix(strings.TrimSpace(body), "}") {
+			sep = "" // an empty object
+		}
+		r.record = "{" + strings.Join(add, ",") + sep + body
+		return nil
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(r.record), &obj); err != nil {
 		return fmt.Errorf("record %s: %w", r.id, err)
 	}
-	set := func(key, val string) {
-		b, _ := json.Marshal(val)
-		obj[key] = b
-	}
+	set := func(key, val string) { obj[key] = json.RawMessage(jsonString(val)) }
 	if server {
-		r.server = c.opts.Server
 		set("server", r.server)
 	}
 	if tenant {
-		r.tenant = c.opts.Tenant
 		set("tenant", r.tenant)
 	}
 	var b strings.Builder
@@ -612,6 +728,12 @@ func (c *copier) stamp(r *logRow) error {
 	}
 	r.record = strings.TrimSuffix(b.String(), "\n")
 	return nil
+}
+
+// jsonString is s as a JSON string.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // a string always encodes
+	return string(b)
 }
 
 // eachRecordBatch streams the source's call log, stamped, n records at a
@@ -682,11 +804,12 @@ func (c *copier) verifyRecords(ctx context.Context) error {
 	srcSum, dstSum := sha256.New(), sha256.New()
 	c.progress(CopyProgress{Phase: PhaseVerifyRecords, Total: total})
 	err := c.eachRecordBatch(ctx, c.opts.RecordBatch, func(batch []logRow) error {
-		args := make([]any, len(batch))
+		ids := make([]string, len(batch))
 		for i, r := range batch {
-			args[i] = r.id
+			ids[i] = r.id
 		}
-		rows, err := c.dst.r.QueryContext(ctx, c.dst.q(recordSelect+" WHERE id IN ("+placeholders(len(batch))+")"), args...)
+		in, args := c.dst.in("id", ids)
+		rows, err := c.dst.r.QueryContext(ctx, c.dst.q(recordSelect+" WHERE "+in), args...)
 		if err != nil {
 			return err
 		}

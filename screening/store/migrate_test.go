@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -444,4 +445,45 @@ func TestCopyToLarge(t *testing.T) {
 		t.Fatal(err, again.Mismatches())
 	}
 	t.Logf("rerun in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestCopyStamp checks the server and tenant a copy gives a call record
+// that has none, in its columns and in its JSON, which keeps every other
+// field byte for byte.
+func TestCopyStamp(t *testing.T) {
+	c := &copier{opts: CopyOptions{Server: "pbx-a", Tenant: "shop"}}
+	for _, tc := range []struct {
+		name           string
+		server, tenant string // the row's columns
+		record         string
+		want           string
+	}{
+		{"neither", "", "", `{"id":"1","detail":"<pressed 7 & hung up>"}`,
+			`{"server":"pbx-a","tenant":"shop","id":"1","detail":"<pressed 7 & hung up>"}`},
+		{"has a server", "pbx-old", "", `{"id":"1","server":"pbx-old"}`, `{"tenant":"shop","id":"1","server":"pbx-old"}`},
+		{"has both", "pbx-old", "t", `{"id":"1","server":"pbx-old","tenant":"t"}`, `{"id":"1","server":"pbx-old","tenant":"t"}`},
+		{"empty object", "", "", `{}`, `{"server":"pbx-a","tenant":"shop"}`},
+		{"empty keys written out", "", "", `{"id":"1","server":"","tenant":"","x":[1, 2]}`,
+			`{"id":"1","server":"pbx-a","tenant":"shop","x":[1,2]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := logRow{id: "1", server: tc.server, tenant: tc.tenant, record: tc.record}
+			if err := c.stamp(&r); err != nil {
+				t.Fatal(err)
+			}
+			if r.record != tc.want {
+				t.Errorf("record %s, want %s", r.record, tc.want)
+			}
+			var got screening.Record
+			if err := json.Unmarshal([]byte(r.record), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Server != r.server || got.Tenant != r.tenant || r.server == "" || r.tenant == "" {
+				t.Errorf("JSON says %q %q, columns %q %q", got.Server, got.Tenant, r.server, r.tenant)
+			}
+		})
+	}
+	if err := c.stamp(&logRow{id: "bad", record: "not JSON"}); err == nil {
+		t.Error("a record that is not JSON was stamped")
+	}
 }
