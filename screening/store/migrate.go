@@ -43,8 +43,8 @@ type CopyOptions struct {
 	// Server and Tenant are stamped on the call records that have none.
 	Server string
 	// EntryBatch and RecordBatch are how many list entries and call
-	// records one destination transaction writes (defaults 4,000 and
-	// 5,000).
+	// records one destination transaction writes (defaults: 4,000 entries
+	// into SQLite, 10,000 into PostgreSQL, and 5,000 records).
 	EntryBatch, RecordBatch int
 	// Progress, when set, is called after each batch.
 	Progress func(CopyProgress)
@@ -138,11 +138,12 @@ func (r CopyReport) Mismatches() int64 {
 }
 
 // Defaults: a batch of entries binds 7 values each, within SQLite's limit
-// of 32,766 bound values per statement.
+// of 32,766 bound values per statement; PostgreSQL's COPY has no limit.
 const (
-	defaultEntryBatch  = 4000
-	defaultRecordBatch = 5000
-	maxEntryBatch      = 32766 / 7
+	defaultEntryBatch     = 4000
+	defaultEntryBatchCopy = 10_000
+	defaultRecordBatch    = 5000
+	maxEntryBatch         = 32766 / 7
 )
 
 // CopyTo copies every list entry and every call record of s into dst,
@@ -168,8 +169,13 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, opts CopyOptions) (CopyR
 	}
 	if opts.EntryBatch <= 0 {
 		opts.EntryBatch = defaultEntryBatch
+		if dst.pg != nil {
+			opts.EntryBatch = defaultEntryBatchCopy
+		}
 	}
-	opts.EntryBatch = min(opts.EntryBatch, maxEntryBatch)
+	if dst.pg == nil {
+		opts.EntryBatch = min(opts.EntryBatch, maxEntryBatch)
+	}
 	if opts.RecordBatch <= 0 {
 		opts.RecordBatch = defaultRecordBatch
 	}
@@ -201,6 +207,14 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, opts CopyOptions) (CopyR
 	}
 	if err := c.copyRecords(ctx); err != nil {
 		return rep, fmt.Errorf("store: copy call log: %w", err)
+	}
+	if dst.pg != nil {
+		// Fresh statistics after a bulk load: planned with those of the
+		// empty tables, a lookup by thousands of numbers scans the table
+		// for each.
+		if _, err := dst.w.ExecContext(ctx, "ANALYZE list_entries, call_log"); err != nil {
+			return rep, fmt.Errorf("store: copy: %w", err)
+		}
 	}
 	rep.VerifiedAt = time.Now()
 	if err := c.verifyLists(ctx); err != nil {
@@ -314,42 +328,80 @@ type entryRow struct {
 // eachEntryBatch streams the entries to copy in runs of one destination
 // list and scope, at most n at a time.
 func (c *copier) eachEntryBatch(ctx context.Context, n int, fn func(tenant string, kind screening.ListKind, batch []entryRow) error) error {
-	// Rows are read with a context that cannot be canceled, which spares
-	// the driver a watcher per row; ctx is checked between batches.
-	rows, err := c.tx.QueryContext(context.WithoutCancel(ctx), c.src.q(copyEntries), c.opts.Tenant)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	batch := make([]entryRow, 0, n)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
+	return pipe(ctx, func(emit func([]entryRow) bool) error {
+		// Rows are read with a context that cannot be canceled, which
+		// spares the driver a watcher per row; pipe checks ctx between
+		// batches.
+		rows, err := c.tx.QueryContext(context.WithoutCancel(ctx), c.src.q(copyEntries), c.opts.Tenant)
+		if err != nil {
 			return err
 		}
-		b := batch[0]
-		err := fn(c.scopeOf(b.tenant), screening.ListKind(b.kind), batch)
-		batch = batch[:0]
-		return err
-	}
-	for rows.Next() {
-		var e entryRow
-		if err := rows.Scan(&e.tenant, &e.kind, &e.number, &e.expires, &e.source, &e.reason, &e.created); err != nil {
-			return err
-		}
-		if len(batch) == n || len(batch) > 0 && (batch[0].tenant != e.tenant || batch[0].kind != e.kind) {
-			if err := flush(); err != nil {
+		defer rows.Close()
+		batch := make([]entryRow, 0, n)
+		for rows.Next() {
+			var e entryRow
+			if err := rows.Scan(&e.tenant, &e.kind, &e.number, &e.expires, &e.source, &e.reason, &e.created); err != nil {
 				return err
 			}
+			if len(batch) == n || len(batch) > 0 && (batch[0].tenant != e.tenant || batch[0].kind != e.kind) {
+				if !emit(batch) {
+					return nil
+				}
+				batch = make([]entryRow, 0, n)
+			}
+			batch = append(batch, e)
 		}
-		batch = append(batch, e)
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			emit(batch)
+		}
+		return nil
+	}, func(batch []entryRow) error {
+		return fn(c.scopeOf(batch[0].tenant), screening.ListKind(batch[0].kind), batch)
+	})
+}
+
+// pipe runs produce in a goroutine of its own, handing the batches it
+// emits to consume one by one as they come: reading the source overlaps
+// with writing the destination. ctx is checked before each batch. When
+// consume fails, emit returns false and produce should return.
+func pipe[B any](ctx context.Context, produce func(emit func(B) bool) error, consume func(B) error) error {
+	var (
+		ch   = make(chan B, 1)
+		stop = make(chan struct{})
+		done = make(chan error, 1)
+	)
+	go func() {
+		defer close(ch)
+		done <- produce(func(b B) bool {
+			select {
+			case <-stop:
+				return false
+			default:
+			}
+			select {
+			case ch <- b:
+				return true
+			case <-stop:
+				return false
+			}
+		})
+	}()
+	var err error
+	for b := range ch {
+		if err != nil {
+			continue // drain what was read ahead
+		}
+		if err = ctx.Err(); err == nil {
+			err = consume(b)
+		}
+		if err != nil {
+			close(stop)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return flush()
+	return cmp.Or(err, <-done)
 }
 
 func (c *copier) copyLists(ctx context.Context) error {
@@ -739,42 +791,37 @@ func jsonString(s string) string {
 // eachRecordBatch streams the source's call log, stamped, n records at a
 // time.
 func (c *copier) eachRecordBatch(ctx context.Context, n int, fn func(batch []logRow) error) error {
-	rows, err := c.tx.QueryContext(context.WithoutCancel(ctx), recordSelect)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	batch := make([]logRow, 0, n)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
+	return pipe(ctx, func(emit func([]logRow) bool) error {
+		rows, err := c.tx.QueryContext(context.WithoutCancel(ctx), recordSelect)
+		if err != nil {
 			return err
 		}
-		err := fn(batch)
-		batch = batch[:0]
-		return err
-	}
-	for rows.Next() {
-		var r logRow
-		if err := r.scan(rows); err != nil {
-			return err
-		}
-		if err := c.stamp(&r); err != nil {
-			return err
-		}
-		batch = append(batch, r)
-		if len(batch) == n {
-			if err := flush(); err != nil {
+		defer rows.Close()
+		batch := make([]logRow, 0, n)
+		for rows.Next() {
+			var r logRow
+			if err := r.scan(rows); err != nil {
 				return err
 			}
+			if err := c.stamp(&r); err != nil {
+				return err
+			}
+			batch = append(batch, r)
+			if len(batch) == n {
+				if !emit(batch) {
+					return nil
+				}
+				batch = make([]logRow, 0, n)
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return flush()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			emit(batch)
+		}
+		return nil
+	}, fn)
 }
 
 func (c *copier) copyRecords(ctx context.Context) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -411,11 +412,22 @@ func TestCopyToRefuses(t *testing.T) {
 // 100 k call records (CALLSCREEN_MIGRATE_BENCH=1; into PostgreSQL with
 // CALLSCREEN_TEST_POSTGRES).
 func TestCopyToLarge(t *testing.T) {
-	if os.Getenv("CALLSCREEN_MIGRATE_BENCH") == "" {
-		t.Skip("set CALLSCREEN_MIGRATE_BENCH=1")
+	bench := os.Getenv("CALLSCREEN_MIGRATE_BENCH")
+	if bench == "" {
+		t.Skip("set CALLSCREEN_MIGRATE_BENCH=1 (or ENTRIES,RECORDS)")
+	}
+	entries, records := 1_000_000, 100_000
+	if a, b, ok := strings.Cut(bench, ","); ok {
+		var err error
+		if entries, err = strconv.Atoi(a); err != nil {
+			t.Fatal(err)
+		}
+		if records, err = strconv.Atoi(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	start := time.Now()
-	src := migrateSource(t, 1_000_000, 100_000)
+	src := migrateSource(t, entries, records)
 	t.Logf("source built in %v", time.Since(start))
 	dst, err := Open(t.Context(), testDatabase(t))
 	if err != nil {
@@ -485,5 +497,63 @@ func TestCopyStamp(t *testing.T) {
 	}
 	if err := c.stamp(&logRow{id: "bad", record: "not JSON"}); err == nil {
 		t.Error("a record that is not JSON was stamped")
+	}
+}
+
+// TestPipe checks the hand-over between the goroutine reading the source
+// and the one writing the destination.
+func TestPipe(t *testing.T) {
+	errConsume, errProduce := errors.New("consume"), errors.New("produce")
+	for _, tc := range []struct {
+		name        string
+		failConsume int   // batch consume fails on (0: none)
+		failProduce int   // batches produce emits before failing (0: none)
+		cancel      bool  // ctx canceled before the start
+		want        error // the error pipe returns
+		consumed    int
+	}{
+		{"all", 0, 0, false, nil, 100},
+		{"consume fails", 3, 0, false, errConsume, 3},
+		{"produce fails", 0, 5, false, errProduce, 5},
+		{"canceled", 0, 0, true, context.Canceled, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			var emitted, consumed int
+			produced := make(chan struct{})
+			err := pipe(ctx, func(emit func(int) bool) error {
+				defer close(produced)
+				for i := range 100 {
+					if tc.failProduce > 0 && i == tc.failProduce {
+						return errProduce
+					}
+					if !emit(i) {
+						return nil
+					}
+					emitted++
+				}
+				return nil
+			}, func(b int) error {
+				if b != consumed {
+					return fmt.Errorf("batch %d, want %d", b, consumed)
+				}
+				consumed++
+				if consumed == tc.failConsume {
+					return errConsume
+				}
+				return nil
+			})
+			<-produced // the producer has returned
+			if !errors.Is(err, tc.want) || consumed != tc.consumed {
+				t.Errorf("err %v, consumed %d; want %v, %d", err, consumed, tc.want, tc.consumed)
+			}
+			if emitted > consumed+2 {
+				t.Errorf("the producer ran %d batches ahead", emitted-consumed)
+			}
+		})
 	}
 }
