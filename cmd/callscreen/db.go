@@ -178,6 +178,9 @@ func printMigrateReport(w io.Writer, from, to string, rep store.CopyReport) {
 	r := rep.Records
 	fmt.Fprintf(tw, "call log\t\t%d\t%d\t%d\t%d\t%d\t\t%d\n", r.Source, r.Written, r.Verified, r.Missing, r.Different, r.Destination)
 	tw.Flush()
+	if r.Unstamped > 0 {
+		fmt.Fprintf(w, "%d call records hold no JSON object and were copied as they are, without a server or tenant (the first: %s)\n", r.Unstamped, r.FirstUnstamped)
+	}
 	fmt.Fprintf(w, "checksum lists:    source %.16s  destination %.16s\n", rep.ListsSum.Source, rep.ListsSum.Destination)
 	fmt.Fprintf(w, "checksum call log: source %.16s  destination %.16s\n", rep.RecordsSum.Source, rep.RecordsSum.Destination)
 	if rep.Mismatches() == 0 {

@@ -125,6 +125,11 @@ type RecordCopy struct {
 	Missing     int64 `json:"missing"`
 	Different   int64 `json:"different"`
 	Destination int64 `json:"destination"`
+	// Unstamped records hold no JSON object the copy could add a server
+	// and tenant to: they were copied as they are. FirstUnstamped says
+	// why for the first of them.
+	Unstamped      int64  `json:"unstamped,omitempty"`
+	FirstUnstamped string `json:"first_unstamped,omitempty"`
 }
 
 // Mismatches is how many entries and records the verification found
@@ -791,6 +796,17 @@ func jsonString(s string) string {
 // eachRecordBatch streams the source's call log, stamped, n records at a
 // time.
 func (c *copier) eachRecordBatch(ctx context.Context, n int, fn func(batch []logRow) error) error {
+	var (
+		unstamped int64
+		firstBad  error
+	)
+	defer func() {
+		// pipe has returned: the producer is done with these.
+		c.rep.Records.Unstamped = unstamped
+		if firstBad != nil {
+			c.rep.Records.FirstUnstamped = firstBad.Error()
+		}
+	}()
 	return pipe(ctx, func(emit func([]logRow) bool) error {
 		rows, err := c.tx.QueryContext(context.WithoutCancel(ctx), recordSelect)
 		if err != nil {
@@ -803,8 +819,14 @@ func (c *copier) eachRecordBatch(ctx context.Context, n int, fn func(batch []log
 			if err := r.scan(rows); err != nil {
 				return err
 			}
+			orig := r
 			if err := c.stamp(&r); err != nil {
-				return err
+				r = orig
+				// Not JSON: copied as it is, unstamped, rather than lost.
+				unstamped++
+				if firstBad == nil {
+					firstBad = err
+				}
 			}
 			batch = append(batch, r)
 			if len(batch) == n {

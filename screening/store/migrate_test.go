@@ -557,3 +557,32 @@ func TestPipe(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyToUnreadableRecord checks that a record whose JSON is damaged
+// is copied as it is, not lost and not stamped.
+func TestCopyToUnreadableRecord(t *testing.T) {
+	ctx := t.Context()
+	src := migrateSource(t, 0, 3)
+	if _, err := src.w.ExecContext(ctx, `UPDATE call_log SET record = '{"id": "call-0000001", trunc' WHERE id = 'call-0000001'`); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(ctx, testDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	rep, err := src.CopyTo(ctx, dst, CopyOptions{Tenant: "shop", Server: "pbx-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Records; r.Written != 3 || r.Verified != 3 || r.Unstamped != 1 || !strings.Contains(r.FirstUnstamped, "call-0000001") || rep.Mismatches() != 0 {
+		t.Errorf("records: %+v", r)
+	}
+	var record, server string
+	if err := dst.r.QueryRowContext(ctx, dst.q("SELECT record, server FROM call_log WHERE id = ?"), "call-0000001").Scan(&record, &server); err != nil {
+		t.Fatal(err)
+	}
+	if record != `{"id": "call-0000001", trunc` || server != "pbx-old" {
+		t.Errorf("damaged record copied as %q, server %q", record, server)
+	}
+}
