@@ -46,7 +46,8 @@ type CopyOptions struct {
 	// records one destination transaction writes (defaults: 4,000 entries
 	// into SQLite, 10,000 into PostgreSQL, and 5,000 records).
 	EntryBatch, RecordBatch int
-	// Progress, when set, is called after each batch.
+	// Progress, when set, is called at the start of each phase and after
+	// each batch, on the goroutine that called CopyTo.
 	Progress func(CopyProgress)
 }
 
