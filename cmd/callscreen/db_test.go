@@ -28,7 +28,12 @@ func migrateFixture(t *testing.T, fleet string) (args []string, records int) {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "callscreen.yaml")
-	if err := os.WriteFile(conf, append(sample, []byte("\n"+fleet)...), 0o600); err != nil {
+	// The sample's own fleet block gives way to the test's.
+	text := regexp.MustCompile(`(?m)^fleet:\n(?:[ #].*\n|\n)*`).ReplaceAllString(string(sample), "")
+	if text == string(sample) {
+		t.Fatal("the sample configuration has no fleet block")
+	}
+	if err := os.WriteFile(conf, []byte(text+"\n"+fleet), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "callscreen.db")
