@@ -179,6 +179,27 @@ func (c *agiChannel) exec(ctx context.Context, verb string, args ...string) (*ag
 		}
 	}()
 
+	// AGI is one command, one answer. Asterisk reads the session through
+	// a stdio buffer but waits for the socket itself (res_agi's run_agi):
+	// a command sent before the answer to the one before it may be read
+	// into that buffer with it and wait there unseen, and the session
+	// hangs. So a command waits for the answers still owed to commands
+	// that timed out before it goes out.
+	if err := c.lr.drain(); err != nil {
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("%s: not sent, an earlier command is not answered yet: %w", verb, err)
+			}
+			return nil, fmt.Errorf("%s: not sent, an earlier command is not answered yet: %w", verb, context.DeadlineExceeded)
+		case errors.Is(err, io.EOF) || c.lr.hungup.Load():
+			c.broken = fmt.Errorf("Asterisk closed the AGI session: %w", ErrHangup)
+		default:
+			c.broken = fmt.Errorf("AGI connection: read: %w", err)
+		}
+		return nil, fmt.Errorf("%s: %w", verb, c.broken)
+	}
+
 	c.lr.err, c.w.err, c.w.n = nil, nil, 0
 	line := strings.Join(append([]string{verb}, args...), " ")
 	resp := c.a.Command(line)
@@ -532,27 +553,50 @@ func (l *agiLineReader) next() ([]byte, error) {
 		if l.env {
 			return append(line, '\n'), nil
 		}
-		s := string(line)
-		switch {
-		case s == "HANGUP":
-			l.hungup.Store(true)
-			continue
-		case strings.HasPrefix(s, "520-"):
-			l.usage = true
-			continue
-		case l.usage && !strings.HasPrefix(s, "520 "):
-			continue
-		case !isAGIAnswer(s):
+		if !l.answer(string(line)) {
 			continue
 		}
-		l.usage = false
 		if l.skip > 0 {
 			l.skip--
 			continue
 		}
-		l.last = s
+		l.last = string(line)
 		return append(line, '\n'), nil
 	}
+}
+
+// answer reports whether line answers a command, noting a HANGUP notice
+// and the lines of a 520 usage block on the way.
+func (l *agiLineReader) answer(s string) bool {
+	switch {
+	case s == "HANGUP":
+		l.hungup.Store(true)
+		return false
+	case strings.HasPrefix(s, "520-"):
+		l.usage = true
+		return false
+	case l.usage && !strings.HasPrefix(s, "520 "):
+		return false
+	case !isAGIAnswer(s):
+		return false
+	}
+	l.usage = false
+	return true
+}
+
+// drain reads the answers still owed to commands that timed out (skip),
+// under the connection's read deadline.
+func (l *agiLineReader) drain() error {
+	for l.skip > 0 {
+		line, err := l.readLine()
+		if err != nil {
+			return err
+		}
+		if l.answer(string(line)) {
+			l.skip--
+		}
+	}
+	return nil
 }
 
 // readLine reads one line without its line ending, keeping a line read

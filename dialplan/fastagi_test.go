@@ -98,6 +98,13 @@ type fakeAsterisk struct {
 	// noArray is an Asterisk without the ARRAY() function: a SET VARIABLE
 	// of it answers success and sets nothing.
 	noArray bool
+	// stall holds Asterisk before it reads the first command (a busy
+	// machine). stdio reads commands as res_agi does, through a stdio
+	// buffer while waiting on the socket: a read takes every command that
+	// has arrived, and those after the first wait in the buffer, unseen,
+	// until the socket has something new.
+	stall time.Duration
+	stdio bool
 
 	mu        sync.Mutex
 	cmds      []string
@@ -169,7 +176,19 @@ func (f *fakeAsterisk) run(conn net.Conn) {
 			lines <- strings.TrimSuffix(l, "\n")
 		}
 	}()
+	var buffered []string // stdio: read from the socket, not yet handled
 	for l := range lines {
+		if f.stall > 0 {
+			time.Sleep(f.stall)
+			f.stall = 0
+		}
+		if f.stdio {
+			buffered = append(buffered, l)
+			for len(lines) > 0 {
+				buffered = append(buffered, <-lines)
+			}
+			l, buffered = buffered[0], buffered[1:]
+		}
 		f.mu.Lock()
 		f.cmds = append(f.cmds, l)
 		f.mu.Unlock()
@@ -702,6 +721,48 @@ func TestAGILateWriteKeepsSession(t *testing.T) {
 	}
 }
 
+// TestAGIOneCommandAtATime: after a command timed out (Gather's short
+// deadline while Asterisk was held up), the next command goes out only
+// once Asterisk has answered the first. Sent at once, both reach
+// Asterisk's stdio buffer in one read and the second waits there unseen:
+// the verdict never arrived and the call hung until its deadline.
+func TestAGIOneCommandAtATime(t *testing.T) {
+	for _, stdio := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stdio=%v", stdio), func(t *testing.T) {
+			f := newFakeAsterisk(agiEnv()...)
+			f.vars["CALLERID(num)"] = "0312345678"
+			f.stall, f.stdio = 200*time.Millisecond, stdio
+			srv, cli := net.Pipe()
+			go f.run(cli)
+			defer srv.Close()
+			ch, _, err := openAGI(srv, time.Second, "/tmp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			_, _, err = ch.Get(ctx, "CALLERID(num)")
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Get while Asterisk is held up: %v, want the deadline", err)
+			}
+			ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := ch.SetVars(ctx, map[string]string{VarAction: "ring"}); err != nil {
+				t.Fatalf("SetVars after a timed-out command: %v (after %s)", err, time.Since(start).Round(time.Millisecond))
+			}
+			if got := f.variables()[VarAction]; got != "ring" {
+				t.Errorf("%s = %q, want ring", VarAction, got)
+			}
+			// The session is in step: the next answer is the next command's.
+			v, ok, err := ch.Get(ctx, "CALLERID(num)")
+			if err != nil || !ok || v != "0312345678" {
+				t.Errorf("next Get = %q, %v, %v; want 0312345678", v, ok, err)
+			}
+		})
+	}
+}
+
 func TestParseAGIRequest(t *testing.T) {
 	tests := []struct {
 		name             string
@@ -996,6 +1057,36 @@ func TestAGISetBatched(t *testing.T) {
 				if !ch.actionSet.Load() {
 					t.Errorf("call %d: actionSet not recorded", call+1)
 				}
+			}
+		})
+	}
+}
+
+// TestHandlerIDPrefix: with HandlerOptions.IDPrefix (servers sharing a
+// call log), a call's record and SCREEN_ID carry the prefixed uniqueid, so
+// that two Asterisk servers' equal uniqueids are two records.
+func TestHandlerIDPrefix(t *testing.T) {
+	tests := []struct {
+		name, prefix, uniqueid, want string
+	}{
+		{"no prefix", "", "1700000000.1", "1700000000.1"},
+		{"prefixed", "pbx-a-", "1700000000.1", "pbx-a-1700000000.1"},
+		{"Asterisk's systemname is the prefix already", "pbx-a-", "pbx-a-1700000000.1", "pbx-a-1700000000.1"},
+		{"another systemname", "pbx-a-", "ast1-1700000000.1", "pbx-a-ast1-1700000000.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAsterisk(agiEnv("agi_uniqueid", tt.uniqueid)...)
+			f.vars = map[string]string{"CALLERID(num)": "0312345678", "CHANNEL(endpoint)": "provider"}
+			rec, ok, _ := session(t, f, &fixedEngine{action: screening.Ring}, func(o *agiTestOptions) { o.IDPrefix = tt.prefix })
+			if !ok {
+				t.Fatal("no record")
+			}
+			if rec.ID != tt.want || rec.Facts.ID != tt.want || rec.Verdict.CallID != tt.want {
+				t.Errorf("record id %q, facts id %q, verdict call id %q; want %q", rec.ID, rec.Facts.ID, rec.Verdict.CallID, tt.want)
+			}
+			if got := f.variables()[VarID]; got != tt.want {
+				t.Errorf("SCREEN_ID = %q, want %q", got, tt.want)
 			}
 		})
 	}

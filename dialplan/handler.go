@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,13 @@ type HandlerOptions struct {
 	// DrainTimeout is how long a front end waits for calls in flight
 	// after it is told to stop before failing them open. [10s]
 	DrainTimeout time.Duration
+
+	// IDPrefix goes in front of each call's id (Asterisk's uniqueid,
+	// epoch.sequence) in its record and SCREEN_ID, unless the id starts
+	// with it already (Asterisk's systemname). Servers sharing one call
+	// log need it: two Asterisk servers hand out the same uniqueids, and
+	// the log keeps one record per id. [none]
+	IDPrefix string
 }
 
 // Handler screens calls for a front end: for each call it gathers the
@@ -93,6 +101,15 @@ func (h *Handler) check() error {
 
 func (h *Handler) now() time.Time { return h.o.Now() }
 
+// callID is the id of a call's record and SCREEN_ID: the front end's id
+// with IDPrefix.
+func (h *Handler) callID(id string) string {
+	if h.o.IDPrefix == "" || strings.HasPrefix(id, h.o.IDPrefix) {
+		return id
+	}
+	return h.o.IDPrefix + id
+}
+
 // callCtx is what a front end knows of a call before screening it.
 type callCtx struct {
 	mode    screening.Mode
@@ -111,6 +128,7 @@ type callChannel interface {
 func (h *Handler) screen(ctx context.Context, log *slog.Logger, ch callChannel, c callCtx) {
 	ctx, cancel := context.WithTimeout(ctx, h.o.CallTimeout)
 	defer cancel()
+	c.facts.ID = h.callID(c.facts.ID)
 	start := c.facts.Time
 	rec := screening.Record{ID: c.facts.ID, Time: start, Mode: c.mode}
 	p := h.profile(c.profile)
@@ -165,6 +183,7 @@ func (h *Handler) screen(ctx context.Context, log *slog.Logger, ch callChannel, 
 // (the front end is stopping) and records why. The verdict variables say
 // that it rang, for a dialplan that reads them.
 func (h *Handler) passThrough(ctx context.Context, log *slog.Logger, ch Channel, c callCtx, why string) {
+	c.facts.ID = h.callID(c.facts.ID)
 	start := c.facts.Time
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failOpenTimeout)
 	defer cancel()

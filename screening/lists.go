@@ -379,8 +379,8 @@ func (l *Lists) DeleteAt(k ListKind, number string, v int64) {
 }
 
 // ApplyAt applies a change another server (or this one) made to the
-// store at lists version v, read from the store's change feed: e is put,
-// or its kind and number removed. A change the lists already hold (their
+// store at lists version v, read from the store's change feed (or made by
+// this server and just stored): e is put, or its kind and number removed. A change the lists already hold (their
 // snapshot is at v or later) or that a newer change of the same entry
 // made here overrides (stored later, or still pending) is skipped, so
 // that applying the feed in order never undoes a newer change.
@@ -395,10 +395,11 @@ func (l *Lists) ApplyAt(e Entry, removed bool, v int64) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// At the same version the feed wins: it read the store after the
-	// change, and knows, say, that another scope still holds a number
-	// this server removed from its own.
-	if have, ok := l.overlay[key]; ok && have.version > v {
+	// At the same version a put wins over a removal: the feed read the
+	// store after the change, and knows, say, that another scope still
+	// holds a number this server removed from its own, whichever of the
+	// two lands first.
+	if have, ok := l.overlay[key]; ok && (have.version > v || have.version == v && removed && !have.removed) {
 		return
 	}
 	l.changeLocked(key, o)

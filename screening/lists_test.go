@@ -221,6 +221,7 @@ func TestListsApplyAt(t *testing.T) {
 		{"while a change made here is being stored", func(l *Lists) { l.Delete(Block, number); l.PutPending(block) }, block, true, 12, true},
 		{"this server's own change coming back", func(l *Lists) { l.PutAt(block, 11) }, block, false, 11, true},
 		{"same version: another scope still holds it", func(l *Lists) { l.DeleteAt(Block, number, 11) }, fleet, false, 11, true},
+		{"same version, the other way round: the feed's put came first", func(l *Lists) { l.ApplyAt(fleet, false, 11) }, block, true, 11, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,6 +120,10 @@ func TestListsTenant(t *testing.T) {
 			}
 		}
 	}
+	// Export writes one scope.
+	if out := run("lists", "export", "allow", "--tenant", "shop-a"); !strings.Contains(out, "supplier") || strings.Contains(out, "landlord") {
+		t.Errorf("export --tenant shop-a:\n%s", out)
+	}
 	// Removing without --tenant removes only an entry of every tenant.
 	if out, err := runCLI(t, append(append([]string{}, args...), "lists", "remove", "allow", "+819011112222")...); err == nil {
 		t.Errorf("remove without --tenant removed a tenant's entry:\n%s", out)

@@ -344,7 +344,8 @@ number, unless --skip-bad is given. Use - for standard input.`,
 }
 
 func newListsExport(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var tenant string
+	cmd := &cobra.Command{
 		Use:   "export KIND [FILE]",
 		Short: "Export a list as CSV (number,reason,expires,source,created)",
 		Args:  cobra.RangeArgs(1, 2),
@@ -367,9 +368,11 @@ func newListsExport(g *globals) *cobra.Command {
 				defer f.Close()
 				out = f
 			}
-			return st.Export(cmd.Context(), kind, out)
+			return st.ExportFor(cmd.Context(), kind, tenant, out)
 		},
 	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", tenantHelp)
+	return cmd
 }
 
 func newListsPurge(g *globals) *cobra.Command {

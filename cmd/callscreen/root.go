@@ -42,6 +42,7 @@ func newRoot() *cobra.Command {
 		newDoctor(g),
 		newMan(),
 		newSetup(g),
+		newDB(g),
 	)
 	return root
 }

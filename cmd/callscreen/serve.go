@@ -210,6 +210,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		}
 		return p.Dialplan, true
 	}
+	// Servers sharing a PostgreSQL call log name their records: Asterisk's
+	// uniqueids (epoch.sequence) repeat from one PBX to the next, and the
+	// log keeps one record per id.
+	idPrefix := ""
+	if store.IsPostgres(cfg.Database) {
+		idPrefix = cfg.Fleet.Server + "-"
+	}
 	// Each front end drains its own calls: a Handler apiece, configured
 	// alike, counting its calls in flight under its mode.
 	handler := func(mode screening.Mode) *dialplan.Handler {
@@ -220,6 +227,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 			Rememberer:   svc,
 			CallTimeout:  cfg.Calls.Deadline,
 			DrainTimeout: cfg.Calls.ShutdownGrace,
+			IDPrefix:     idPrefix,
 		})
 	}
 	if cfg.ARI.Enabled {

@@ -629,18 +629,30 @@ func (s *Server) listImport(w http.ResponseWriter, r *http.Request, c caller) {
 	writeJSON(w, http.StatusOK, reply)
 }
 
-func (s *Server) listExport(w http.ResponseWriter, r *http.Request, _ caller) {
+func (s *Server) listExport(w http.ResponseWriter, r *http.Request, c caller) {
 	k, err := s.kind(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// One scope a file: this server's tenant's unless scope=fleet or
+	// tenant=NAME says otherwise (an import takes the file back into
+	// one scope).
+	scopes, err := s.readScopes(c, r.URL.Query().Get("scope"), r.URL.Query().Get("tenant"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tenant := s.opts.Tenant
+	if len(scopes) == 1 {
+		tenant = scopes[0]
 	}
 	name := fmt.Sprintf("callscreen-%s-%s.csv", k, s.opts.Now().In(s.opts.Location).Format("20060102"))
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	w.Header().Set("Cache-Control", "no-store")
 	extendDeadlines(w, transferTimeout)
-	if err := s.opts.Store.Export(r.Context(), k, w); err != nil {
+	if err := s.opts.Store.ExportFor(r.Context(), k, tenant, w); err != nil {
 		// The status is sent; all we can do is log and cut the reply short.
 		s.log.Error("admin: export", "list", k, "err", err)
 		panic(http.ErrAbortHandler)

@@ -415,3 +415,36 @@ func TestFleetSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetListExport checks that an export is one scope's entries: the
+// server's tenant's unless the query names another the login may read.
+func TestFleetListExport(t *testing.T) {
+	ts := newFleetServer(t)
+	for _, tt := range []struct {
+		name, query string
+		as          map[string]string
+		want        []string // numbers in the file
+		status      int
+	}{
+		{"operator: its tenant's", "", asOperator, []string{"+81322220000"}, 0},
+		{"operator: the fleet-wide ones", "?scope=fleet", asOperator, []string{"+81311110000"}, 0},
+		{"operator may not export another tenant", "?tenant=clinic", asOperator, nil, 403},
+		{"integrator: one tenant", "?tenant=clinic", asIntegrator, []string{"+81333330000"}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := ts.do(t, req{method: "GET", path: "/api/lists/block/export" + tt.query, header: tt.as})
+			if tt.status != 0 {
+				if w.Code != tt.status {
+					t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+				}
+				return
+			}
+			body := w.Body.String()
+			for _, n := range []string{"+81311110000", "+81322220000", "+81333330000"} {
+				if strings.Contains(body, n) != slices.Contains(tt.want, n) {
+					t.Errorf("export%s: %s present %v, want %v:\n%s", tt.query, n, strings.Contains(body, n), slices.Contains(tt.want, n), body)
+				}
+			}
+		})
+	}
+}

@@ -152,7 +152,9 @@ func (s *Service) Put(ctx context.Context, e screening.Entry) error {
 		return err
 	}
 	if e.Tenant == "" || e.Tenant == s.o.Tenant {
-		s.lists.PutAt(e, v)
+		// As the feed would: a newer change the feed brought meanwhile
+		// stands.
+		s.lists.ApplyAt(e, false, v)
 	}
 	return nil
 }
@@ -167,7 +169,7 @@ func (s *Service) Delete(ctx context.Context, tenant string, k screening.ListKin
 	if tenant == "" || tenant == s.o.Tenant {
 		// Another scope may still hold the number: the change feed
 		// brings it back.
-		s.lists.DeleteAt(k, number, v)
+		s.lists.ApplyAt(screening.Entry{Kind: k, Number: number}, true, v)
 		s.Wake()
 	}
 	return removed, nil

@@ -839,11 +839,17 @@ func sizeOf(r io.Reader) int64 {
 // entry that never expires), ordered by number. The output imports back
 // unchanged.
 func (s *Store) Export(ctx context.Context, k screening.ListKind, w io.Writer) error {
+	return s.ExportFor(ctx, k, "", w)
+}
+
+// ExportFor is Export of the entries of one tenant's scope ("" for those
+// of every tenant).
+func (s *Store) ExportFor(ctx context.Context, k screening.ListKind, tenant string, w io.Writer) error {
 	if err := checkKind(k); err != nil {
 		return fmt.Errorf("store: export: %w", err)
 	}
 	rows, err := s.r.QueryContext(ctx,
-		s.q("SELECT number, reason, expires, source, created FROM list_entries WHERE kind = ? AND tenant = '' ORDER BY number"), string(k))
+		s.q("SELECT number, reason, expires, source, created FROM list_entries WHERE kind = ? AND tenant = ? ORDER BY number"), string(k), tenant)
 	if err != nil {
 		return fmt.Errorf("store: export %s: %w", k, err)
 	}
