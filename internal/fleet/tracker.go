@@ -56,8 +56,13 @@ type Config struct {
 	// FlushEvery is how long a sighting of a number already seen in the
 	// window may wait to be published, batched with others (default 1s).
 	// A number seen for the first time in the window, and a failed
-	// challenge, are published at once.
+	// challenge, are published within Linger.
 	FlushEvery time.Duration
+	// Linger is how long an urgent publish waits for more sightings to
+	// go with it (default 20ms): at 50 calls/s of new numbers, one
+	// database round trip for every few calls instead of one each, for a
+	// delay far shorter than the gap between two calls of a sweep.
+	Linger time.Duration
 	// RefreshEvery is how often the whole set of interesting aggregates
 	// is read again, to catch what a missed broadcast carried (default
 	// 30s).
@@ -79,6 +84,9 @@ func (c *Config) defaults() {
 	}
 	if c.FlushEvery <= 0 {
 		c.FlushEvery = time.Second
+	}
+	if c.Linger <= 0 {
+		c.Linger = 20 * time.Millisecond
 	}
 	if c.RefreshEvery <= 0 {
 		c.RefreshEvery = 30 * time.Second
@@ -312,6 +320,11 @@ func (t *Tracker) Run(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-t.wake:
+			// Gather what else arrives meanwhile into the same publish.
+			select {
+			case <-ctx.Done():
+			case <-time.After(t.cfg.Linger):
+			}
 		case <-flush.C:
 		case <-refresh.C:
 			t.refresh(ctx)

@@ -48,19 +48,15 @@ func (s *Store) PublishSightings(ctx context.Context, sightings []screening.Sigh
 		return nil, nil
 	}
 	rows := mergeSightings(sightings)
+	if s.pg != nil {
+		return s.publishPostgres(ctx, rows, window)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: publish sightings: %w", err)
 	}
 	defer tx.Rollback()
 	numbers, prefixes := sightingKeys(rows)
-	if s.pg != nil {
-		for _, n := range numbers { // sorted: no deadlock between publishers
-			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", sweepLockClass, n); err != nil {
-				return nil, fmt.Errorf("store: publish sightings: %w", err)
-			}
-		}
-	}
 	for chunk := range slices.Chunk(rows, sightingsChunk) {
 		var b strings.Builder
 		b.WriteString("INSERT INTO fleet_sightings (number, prefix, tenant, server, minute, calls, failed) VALUES ")
@@ -312,4 +308,120 @@ func sightingKeys(rows []screening.Sighting) (numbers, prefixes []string) {
 // sweepCut is the first minute a window ending at now counts.
 func sweepCut(now time.Time, window time.Duration) time.Time {
 	return now.Add(-window).UTC().Truncate(time.Minute)
+}
+
+// failingNumbers returns, sorted, the numbers of rows with failed
+// challenges.
+func failingNumbers(rows []screening.Sighting) []string {
+	var out []string
+	for _, r := range rows {
+		if r.Failed > 0 {
+			out = append(out, r.Number)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// publishPostgres is PublishSightings on PostgreSQL, in as few round
+// trips as the work allows, with statements whose text does not depend on
+// the batch (so the driver prepares each once): every call a server
+// finishes from a number new in the window comes here within Linger.
+// Plain calls take two statements; a batch with failed challenges takes
+// a transaction holding the numbers' advisory locks, so that the
+// publishes of a number's failures are serialized and exactly one
+// publisher sees its count cross the throttle's threshold.
+func (s *Store) publishPostgres(ctx context.Context, rows []screening.Sighting, window time.Duration) ([]screening.SweepAggregate, error) {
+	var (
+		numbers, prefixes, tenants, servers []string
+		minutes                             []int64
+		calls, failed                       []int32
+	)
+	for _, r := range rows {
+		numbers = append(numbers, r.Number)
+		prefixes = append(prefixes, screening.SweepPrefix(r.Number))
+		tenants = append(tenants, r.Tenant)
+		servers = append(servers, r.Server)
+		minutes = append(minutes, r.Minute.UnixNano())
+		calls = append(calls, int32(r.Calls))
+		failed = append(failed, int32(r.Failed))
+	}
+	keys, keyPrefixes := sightingKeys(rows)
+	type execQuerier interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	}
+	var db execQuerier = s.w
+	var tx *sql.Tx
+	if locked := failingNumbers(rows); len(locked) > 0 {
+		var err error
+		if tx, err = s.w.BeginTx(ctx, nil); err != nil {
+			return nil, fmt.Errorf("store: publish sightings: %w", err)
+		}
+		defer tx.Rollback()
+		// Sorted: no deadlock between publishers.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(n)) FROM unnest($2::text[]) AS n ORDER BY n", sweepLockClass, locked); err != nil {
+			return nil, fmt.Errorf("store: publish sightings: %w", err)
+		}
+		db = tx
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO fleet_sightings (number, prefix, tenant, server, minute, calls, failed)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::integer[], $7::integer[])
+		ON CONFLICT (number, tenant, server, minute) DO UPDATE
+		SET calls = fleet_sightings.calls + excluded.calls, failed = fleet_sightings.failed + excluded.failed`,
+		numbers, prefixes, tenants, servers, minutes, calls, failed); err != nil {
+		return nil, fmt.Errorf("store: publish sightings: %w", err)
+	}
+	cut := sweepCut(time.Now(), window).UnixNano()
+	res, err := db.QueryContext(ctx, `SELECT false, number, tenant, sum(calls), sum(failed), max(minute)
+		FROM fleet_sightings WHERE minute >= $1 AND number = ANY($2::text[]) GROUP BY number, tenant
+		UNION ALL
+		SELECT true, prefix, tenant, sum(calls), sum(failed), max(minute)
+		FROM fleet_sightings WHERE minute >= $1 AND prefix = ANY($3::text[]) GROUP BY prefix, tenant
+		ORDER BY 1, 2`, cut, keys, keyPrefixes)
+	if err != nil {
+		return nil, fmt.Errorf("store: publish sightings: %w", err)
+	}
+	var (
+		out     []screening.SweepAggregate
+		key     string
+		tenantC []screening.TenantCount
+	)
+	flush := func() {
+		if len(tenantC) > 0 {
+			out = append(out, screening.SummarizeSweep(key, tenantC))
+			tenantC = nil
+		}
+	}
+	for res.Next() {
+		var (
+			isPrefix bool
+			k        string
+			tc       screening.TenantCount
+			last     int64
+		)
+		if err := res.Scan(&isPrefix, &k, &tc.Tenant, &tc.Calls, &tc.Failed, &last); err != nil {
+			res.Close()
+			return nil, fmt.Errorf("store: publish sightings: %w", err)
+		}
+		if isPrefix {
+			k += "*"
+		}
+		if k != key {
+			flush()
+			key = k
+		}
+		tc.Last = time.Unix(0, last).UTC()
+		tenantC = append(tenantC, tc)
+	}
+	if err := res.Close(); err != nil {
+		return nil, fmt.Errorf("store: publish sightings: %w", err)
+	}
+	flush()
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("store: publish sightings: %w", err)
+		}
+	}
+	return out, nil
 }
