@@ -592,6 +592,13 @@ func TestProcessInstance(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Until the child has exec'd, /proc shows the test binary's
+		// command line.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); err == nil && strings.HasPrefix(string(b), "sh\x00") {
+				break
+			}
+		}
 		got := processInstance(cmd.Process.Pid)
 		cmd.Process.Kill()
 		cmd.Wait()

@@ -88,6 +88,9 @@ func (s *Service) Run(ctx context.Context) error {
 		for _, c := range cs.Changes {
 			s.lists.ApplyAt(c.Entry, c.Removed, c.Version)
 		}
+		if len(cs.Changes) > 0 {
+			s.log.Info("list changes applied", "changes", len(cs.Changes), "version", cs.Version)
+		}
 		if !cs.Reload {
 			last = cs.Version
 			if s.lists.OverlayLen() < maxOverlay {
