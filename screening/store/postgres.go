@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -251,9 +250,3 @@ func (s *Store) copyRows(ctx context.Context, rows []recordRow) error {
 // recordRow.
 var recordColumns = []string{"id", "time", "mode", "caller", "called", "profile", "action", "taken", "outcome",
 	"score", "presence", "reasons", "monitor", "decision_ns", "handling_ns", "record", "server", "tenant"}
-
-// pgInt parses a notification payload holding a version.
-func pgInt(s string) (int64, bool) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	return v, err == nil
-}
