@@ -214,8 +214,8 @@ func (s *Store) Count(ctx context.Context, k screening.ListKind) (int, error) {
 }
 
 // PurgeExpired deletes the entries whose expiry is at or before now and
-// returns how many it deleted. A server's own purge does not make it
-// reload its lists (ListsChanged): the entries were no longer in force.
+// returns how many it deleted. The feed tells the servers of the fleet
+// nothing to apply (Changes): the entries were no longer in force.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	var n int64
 	_, err := s.listsWrite(ctx, change{op: opPurge}, func(tx *sql.Tx) error {

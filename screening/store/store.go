@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,11 +42,6 @@ type Store struct {
 	w    *sql.DB   // SQLite: exactly one connection, every transaction BEGIN IMMEDIATE
 	r    *sql.DB   // SQLite: read-only connections; PostgreSQL: w
 	pg   *postgres // PostgreSQL only: the URL, LISTEN and COPY
-
-	// own holds the list versions this Store's Put and Delete made and
-	// ListsChanged has not yet passed (version.go).
-	ownMu sync.Mutex
-	own   map[int64]struct{}
 
 	// duplicates counts records ignored for an ID already logged.
 	duplicates atomic.Uint64
@@ -121,7 +115,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return &Store{path: abs, d: sqliteDialect, w: w, r: r, own: make(map[int64]struct{})}, nil
+	return &Store{path: abs, d: sqliteDialect, w: w, r: r}, nil
 }
 
 // dsn builds a SQLite URI for the file at abs. The URI form escapes any '?'
