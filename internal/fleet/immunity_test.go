@@ -334,8 +334,15 @@ func TestTimeToImmunity(t *testing.T) {
 					// of the machine as much as of the design.
 					return
 				}
-				if r.rang > 2 {
-					t.Errorf("%d calls rang, want at most 2", r.rang)
+				// Calls closer together than the tracker's linger (20 ms)
+				// cannot hear of each other: a sweep of 100 businesses in
+				// a second (10 ms apart) rings two more.
+				want := 2
+				if gap := rate.over / 100; gap < 20*time.Millisecond {
+					want += int(20 * time.Millisecond / gap)
+				}
+				if r.rang > want {
+					t.Errorf("%d calls rang, want at most %d", r.rang, want)
 				}
 				if r.throttles != 1 {
 					t.Errorf("%d fleet throttles put, want 1", r.throttles)

@@ -18,6 +18,9 @@ import (
 // broadcast, B's merge. Each server has its own Store on PostgreSQL, or
 // both share a Memory.
 func TestPropagation(t *testing.T) {
+	// Calls gap apart, as at a server that is not busy; a busier one
+	// batches (TestTrackerPublishGap).
+	const n, gap = 60, 250 * time.Millisecond
 	for _, ex := range []string{"memory", "postgres"} {
 		t.Run(ex, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -26,8 +29,8 @@ func TestPropagation(t *testing.T) {
 			switch ex {
 			case "memory":
 				m := fleet.NewMemory(nil)
-				a = fleet.New(fleet.Config{Server: "a", Tenant: "ta"}, fleet.Options{Exchange: m, Broadcaster: m})
-				b = fleet.New(fleet.Config{Server: "b", Tenant: "tb"}, fleet.Options{Exchange: m, Broadcaster: m})
+				a = fleet.New(fleet.Config{Server: "a", Tenant: "ta", MinGap: gap}, fleet.Options{Exchange: m, Broadcaster: m})
+				b = fleet.New(fleet.Config{Server: "b", Tenant: "tb", MinGap: gap}, fleet.Options{Exchange: m, Broadcaster: m})
 				m.Subscribe(a)
 				m.Subscribe(b)
 			case "postgres":
@@ -43,19 +46,20 @@ func TestPropagation(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer sb.Close()
-				a = fleet.New(fleet.Config{Server: "a", Tenant: "ta"}, fleet.Options{Exchange: sa, Broadcaster: sa})
-				b = fleet.New(fleet.Config{Server: "b", Tenant: "tb"}, fleet.Options{Exchange: sb, Broadcaster: sb})
+				a = fleet.New(fleet.Config{Server: "a", Tenant: "ta", MinGap: gap}, fleet.Options{Exchange: sa, Broadcaster: sa})
+				b = fleet.New(fleet.Config{Server: "b", Tenant: "tb", MinGap: gap}, fleet.Options{Exchange: sb, Broadcaster: sb})
 				ready := make(chan struct{}, 1)
 				go b.Follow(ctx, readyWatcher{sb, ready})
 				<-ready
 			}
 			go a.Run(ctx)
 			go b.Run(ctx)
-			const n = 200
 			lat := make([]time.Duration, 0, n)
+			var start time.Time
 			for i := range n {
 				number := fmt.Sprintf("+8190%04d%04d", time.Now().Nanosecond()%10000, i)
-				start := time.Now()
+				time.Sleep(time.Until(start.Add(gap)))
+				start = time.Now()
 				a.Observe(record(number, "ta", start, screening.OutcomeChallengeFailed))
 				for b.Lookup(number, time.Now()).Failed == 0 {
 					if time.Since(start) > 2*time.Second {

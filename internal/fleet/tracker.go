@@ -56,13 +56,21 @@ type Config struct {
 	// FlushEvery is how long a sighting of a number already seen in the
 	// window may wait to be published, batched with others (default 1s).
 	// A number seen for the first time in the window, and a failed
-	// challenge, are published within Linger.
+	// challenge, are published within Linger, or MinGap after the
+	// previous publish if that is later.
 	FlushEvery time.Duration
 	// Linger is how long an urgent publish waits for more sightings to
-	// go with it (default 20ms): at 50 calls/s of new numbers, one
-	// database round trip for every few calls instead of one each, for a
-	// delay far shorter than the gap between two calls of a sweep.
+	// go with it (default 20ms), a delay far shorter than the gap between
+	// two calls of a sweep.
 	Linger time.Duration
+	// MinGap is the least time between two publishes (default 1s): a
+	// server that sees new numbers more often than that publishes them
+	// in batches, so that the exchange costs it (and the database) one
+	// round trip a second at most, however busy it is. A sweep calls
+	// each business once, and a business's server rarely sees a new
+	// number every second: its sightings of a sweep go out within
+	// Linger.
+	MinGap time.Duration
 	// RefreshEvery is how often the whole set of interesting aggregates
 	// is read again, to catch what a missed broadcast carried (default
 	// 30s).
@@ -87,6 +95,9 @@ func (c *Config) defaults() {
 	}
 	if c.Linger <= 0 {
 		c.Linger = 20 * time.Millisecond
+	}
+	if c.MinGap <= 0 {
+		c.MinGap = time.Second
 	}
 	if c.RefreshEvery <= 0 {
 		c.RefreshEvery = 30 * time.Second
@@ -312,6 +323,7 @@ func (t *Tracker) Run(ctx context.Context) error {
 	defer flush.Stop()
 	refresh := time.NewTicker(t.cfg.RefreshEvery)
 	defer refresh.Stop()
+	var last time.Time // when the last publish (or attempt) started
 	for {
 		select {
 		case <-ctx.Done():
@@ -320,10 +332,12 @@ func (t *Tracker) Run(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-t.wake:
-			// Gather what else arrives meanwhile into the same publish.
+			// Gather what else arrives meanwhile into the same publish,
+			// and keep publishes MinGap apart.
+			wait := max(t.cfg.Linger, time.Until(last.Add(t.cfg.MinGap)))
 			select {
 			case <-ctx.Done():
-			case <-time.After(t.cfg.Linger):
+			case <-time.After(wait):
 			}
 		case <-flush.C:
 		case <-refresh.C:
@@ -332,8 +346,12 @@ func (t *Tracker) Run(ctx context.Context) error {
 		case <-t.resync:
 			t.refresh(ctx)
 		}
+		start, before := time.Now(), t.published.Load()+t.failures.Load()
 		if err := t.Flush(ctx); err != nil && ctx.Err() == nil {
 			t.o.Log.Warn("fleet: publishing sightings failed; retrying", "err", err)
+		}
+		if t.published.Load()+t.failures.Load() != before {
+			last = start
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,5 +345,75 @@ func TestMinutes(t *testing.T) {
 		if got := minutes(d); got != want {
 			t.Errorf("minutes(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// counting is an exchange that counts publishes.
+type counting struct {
+	*Memory
+	publishes atomic.Int64
+}
+
+func (c *counting) PublishSightings(ctx context.Context, s []screening.Sighting, w time.Duration) ([]screening.SweepAggregate, error) {
+	c.publishes.Add(1)
+	return c.Memory.PublishSightings(ctx, s, w)
+}
+
+// A server that sees new numbers faster than MinGap publishes them in
+// batches; a quiet one publishes each new number at once. Either way
+// every sighting reaches the exchange.
+func TestTrackerPublishGap(t *testing.T) {
+	const gap = 200 * time.Millisecond
+	tests := []struct {
+		name    string
+		numbers int
+		every   time.Duration
+		maxPubs int64
+	}{
+		// 100 new numbers in about half a second: one publish per linger
+		// (about 25) without the gap.
+		{"busy", 100, 5 * time.Millisecond, 6},
+		// Numbers further apart than the gap: each its own publish,
+		// before the next call.
+		{"quiet", 3, 3 * gap, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			ex := &counting{Memory: NewMemory(nil)}
+			tr := New(Config{Server: "a", Tenant: "ta", MinGap: gap, FlushEvery: time.Hour, RefreshEvery: time.Hour}, Options{Exchange: ex})
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan error)
+			go func() { done <- tr.Run(rctx) }()
+			for i := range tt.numbers {
+				tr.Observe(record(fmt.Sprintf("+8190%08d", i), "ta", time.Now(), screening.OutcomeRang))
+				time.Sleep(tt.every)
+				if tt.every > gap {
+					if got := ex.publishes.Load(); got != int64(i+1) {
+						t.Errorf("after number %d: %d publishes, want %d", i+1, got, i+1)
+					}
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := ex.publishes.Load(); got > tt.maxPubs {
+				t.Errorf("%d publishes for %d numbers, want at most %d", got, tt.numbers, tt.maxPubs)
+			}
+			aggs, err := ex.SweepAggregates(ctx, 10*time.Minute, 1, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			numbers := 0
+			for _, a := range aggs {
+				if !a.IsPrefix() {
+					numbers++
+				}
+			}
+			if numbers != tt.numbers {
+				t.Errorf("the exchange holds %d numbers, want all %d", numbers, tt.numbers)
+			}
+		})
 	}
 }

@@ -331,6 +331,27 @@ func failingNumbers(rows []screening.Sighting) []string {
 // a transaction holding the numbers' advisory locks, so that the
 // publishes of a number's failures are serialized and exactly one
 // publisher sees its count cross the throttle's threshold.
+// publishPostgresSQL upserts a batch of sightings ($1-$7, arrays) and
+// returns the aggregates since $8 of the numbers $9 and prefixes $10,
+// rows ordered by kind (numbers first) and key.
+const publishPostgresSQL = `WITH up AS (
+	INSERT INTO fleet_sightings (number, prefix, tenant, server, minute, calls, failed)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::integer[], $7::integer[])
+	ON CONFLICT (number, tenant, server, minute) DO UPDATE
+	SET calls = fleet_sightings.calls + excluded.calls, failed = fleet_sightings.failed + excluded.failed
+	RETURNING number, prefix, tenant, server, minute, calls, failed
+), seen AS (
+	SELECT number, prefix, tenant, calls, failed, minute FROM fleet_sightings f
+	WHERE f.minute >= $8 AND (f.number = ANY($9::text[]) OR f.prefix = ANY($10::text[]))
+	AND NOT EXISTS (SELECT 1 FROM up WHERE up.number = f.number AND up.tenant = f.tenant AND up.server = f.server AND up.minute = f.minute)
+	UNION ALL
+	SELECT number, prefix, tenant, calls, failed, minute FROM up WHERE minute >= $8
+)
+SELECT false, number, tenant, sum(calls), sum(failed), max(minute) FROM seen WHERE number = ANY($9::text[]) GROUP BY number, tenant
+UNION ALL
+SELECT true, prefix, tenant, sum(calls), sum(failed), max(minute) FROM seen WHERE prefix = ANY($10::text[]) GROUP BY prefix, tenant
+ORDER BY 1, 2`
+
 func (s *Store) publishPostgres(ctx context.Context, rows []screening.Sighting, window time.Duration) ([]screening.SweepAggregate, error) {
 	var (
 		numbers, prefixes, tenants, servers []string
@@ -347,11 +368,10 @@ func (s *Store) publishPostgres(ctx context.Context, rows []screening.Sighting, 
 		failed = append(failed, int32(r.Failed))
 	}
 	keys, keyPrefixes := sightingKeys(rows)
-	type execQuerier interface {
-		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	type querier interface {
 		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	}
-	var db execQuerier = s.w
+	var db querier = s.w
 	var tx *sql.Tx
 	if locked := failingNumbers(rows); len(locked) > 0 {
 		var err error
@@ -365,20 +385,13 @@ func (s *Store) publishPostgres(ctx context.Context, rows []screening.Sighting, 
 		}
 		db = tx
 	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO fleet_sightings (number, prefix, tenant, server, minute, calls, failed)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::integer[], $7::integer[])
-		ON CONFLICT (number, tenant, server, minute) DO UPDATE
-		SET calls = fleet_sightings.calls + excluded.calls, failed = fleet_sightings.failed + excluded.failed`,
-		numbers, prefixes, tenants, servers, minutes, calls, failed); err != nil {
-		return nil, fmt.Errorf("store: publish sightings: %w", err)
-	}
+	// One statement, so one round trip: the upsert's RETURNING gives the
+	// rows as they now stand, and the aggregates read the window's other
+	// rows from the statement's snapshot (which cannot see the upsert's
+	// own writes) and add those.
 	cut := sweepCut(time.Now(), window).UnixNano()
-	res, err := db.QueryContext(ctx, `SELECT false, number, tenant, sum(calls), sum(failed), max(minute)
-		FROM fleet_sightings WHERE minute >= $1 AND number = ANY($2::text[]) GROUP BY number, tenant
-		UNION ALL
-		SELECT true, prefix, tenant, sum(calls), sum(failed), max(minute)
-		FROM fleet_sightings WHERE minute >= $1 AND prefix = ANY($3::text[]) GROUP BY prefix, tenant
-		ORDER BY 1, 2`, cut, keys, keyPrefixes)
+	res, err := db.QueryContext(ctx, publishPostgresSQL,
+		numbers, prefixes, tenants, servers, minutes, calls, failed, cut, keys, keyPrefixes)
 	if err != nil {
 		return nil, fmt.Errorf("store: publish sightings: %w", err)
 	}

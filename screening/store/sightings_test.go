@@ -55,9 +55,13 @@ func TestPublishSightings(t *testing.T) {
 		{[]screening.Sighting{sighting(robo, "b", "b1", now.Add(-time.Minute), 2, 2), sighting(robo, "d", "d1", now.Add(-20*time.Minute), 5, 5)}, map[string]screening.SweepAggregate{
 			robo: {Tenants: 2, Names: []string{"a", "b"}, Calls: 5, Failed: 3},
 		}},
+		// A row already there (a1's minute) is added to, counted once.
+		{[]screening.Sighting{sighting(robo, "a", "a1", now, 1, 0)}, map[string]screening.SweepAggregate{
+			robo: {Tenants: 2, Names: []string{"a", "b"}, Calls: 6, Failed: 3},
+		}},
 		{[]screening.Sighting{sighting(robo2, "c", "c1", now, 1, 1)}, map[string]screening.SweepAggregate{
 			robo2:         {Tenants: 1, Names: []string{"c"}, Calls: 1, Failed: 1},
-			"+819011112*": {Tenants: 3, Names: []string{"a", "b", "c"}, Calls: 6, Failed: 4},
+			"+819011112*": {Tenants: 3, Names: []string{"a", "b", "c"}, Calls: 7, Failed: 4},
 		}},
 	}
 	for i, step := range steps {
