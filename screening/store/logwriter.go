@@ -50,7 +50,7 @@ type LogWriter struct {
 	opts LogOptions
 	log  *slog.Logger
 
-	ch      chan logItem
+	ch      chan *logItem
 	flushCh chan chan error
 	quit    chan struct{}
 	done    chan struct{}
@@ -78,7 +78,9 @@ type LogWriter struct {
 	pending                           atomic.Int64
 }
 
-// logItem is a queued record and its JSON.
+// logItem is a queued record and its JSON. The queue holds pointers: a
+// queue of tens of thousands of records by value is megabytes the
+// garbage collector scans on every cycle, empty or not.
 type logItem struct {
 	rec screening.Record
 	js  []byte
@@ -103,7 +105,7 @@ func NewLogWriter(ctx context.Context, st *Store, opts LogOptions) (*LogWriter, 
 		st:      st,
 		opts:    opts,
 		log:     opts.Logger,
-		ch:      make(chan logItem, opts.Buffer),
+		ch:      make(chan *logItem, opts.Buffer),
 		flushCh: make(chan chan error),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -239,7 +241,7 @@ func (w *LogWriter) Write(rec screening.Record) {
 			}
 		}
 		w.pending.Add(1)
-		w.ch <- logItem{rec: rec, js: js} // only Write sends, under mu: there is room
+		w.ch <- &logItem{rec: rec, js: js} // only Write sends, under mu: there is room
 	}
 	w.mu.Unlock()
 	if why == "" {
@@ -324,7 +326,7 @@ const (
 func (w *LogWriter) run() {
 	defer close(w.done)
 	var (
-		batch = make([]logItem, 0, w.opts.BatchSize)
+		batch = make([]*logItem, 0, w.opts.BatchSize)
 		timer = time.NewTimer(time.Hour)
 		retry = time.NewTimer(time.Hour)
 		burst failureBurst
@@ -502,7 +504,7 @@ const writeTimeout = 30 * time.Second
 // writeBatch writes items in one transaction and counts the outcome. A
 // failed write is counted as a retry; retrying says whether items failed
 // before, so that each record is counted once in the burst.
-func (w *LogWriter) writeBatch(items []logItem, retrying bool, burst *failureBurst) error {
+func (w *LogWriter) writeBatch(items []*logItem, retrying bool, burst *failureBurst) error {
 	rows := make([]recordRow, len(items))
 	for i, it := range items {
 		rows[i] = rowOf(it.rec, it.js)

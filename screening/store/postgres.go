@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -67,7 +68,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", name, err)
 	}
-	return &Store{path: name, d: postgresDialect, w: db, r: db, pg: &postgres{cfg: cfg}, own: make(map[int64]struct{})}, nil
+	return &Store{path: name, d: postgresDialect, w: db, r: db, pg: &postgres{cfg: cfg}}, nil
 }
 
 // migratePostgres applies the steps of ms the database has not seen, all
@@ -206,9 +207,11 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 	return err
 }
 
-// copyRows writes encoded call records with COPY into a staging table and
-// from there into the call log, ignoring IDs it already holds, in one
-// transaction: one round trip for the rows however many there are.
+// copyRows writes encoded call records with COPY, in one statement
+// straight into the call log: two round trips for the rows however many
+// there are. A batch holding an ID the log already has (a journal
+// replayed after a crash) goes through a staging table instead, which
+// skips those IDs.
 func (s *Store) copyRows(ctx context.Context, rows []recordRow) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
@@ -217,33 +220,48 @@ func (s *Store) copyRows(ctx context.Context, rows []recordRow) error {
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
-		tx, err := c.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx))
-		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS call_log_in (LIKE call_log) ON COMMIT DELETE ROWS"); err != nil {
-			return err
-		}
 		src := make([][]any, len(rows))
 		for i, r := range rows {
 			src[i] = r
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"call_log_in"}, recordColumns, pgx.CopyFromRows(src)); err != nil {
+		_, err := c.CopyFrom(ctx, pgx.Identifier{"call_log"}, recordColumns, pgx.CopyFromRows(src))
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != pgUniqueViolation {
 			return err
 		}
-		tag, err := tx.Exec(ctx, "INSERT INTO call_log SELECT * FROM call_log_in ON CONFLICT (id) DO NOTHING")
-		if err != nil {
-			return err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return err
-		}
-		if d := int64(len(rows)) - tag.RowsAffected(); d > 0 {
-			s.duplicates.Add(uint64(d))
-		}
-		return nil
+		return s.copyRowsSkipping(ctx, c, src)
 	})
+}
+
+// pgUniqueViolation is PostgreSQL's error code for a duplicate key.
+const pgUniqueViolation = "23505"
+
+// copyRowsSkipping writes rows with COPY into a staging table and from
+// there into the call log, ignoring IDs it already holds, in one
+// transaction.
+func (s *Store) copyRowsSkipping(ctx context.Context, c *pgx.Conn, src [][]any) error {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS call_log_in (LIKE call_log) ON COMMIT DELETE ROWS"); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"call_log_in"}, recordColumns, pgx.CopyFromRows(src)); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, "INSERT INTO call_log SELECT * FROM call_log_in ON CONFLICT (id) DO NOTHING")
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if d := int64(len(src)) - tag.RowsAffected(); d > 0 {
+		s.duplicates.Add(uint64(d))
+	}
+	return nil
 }
 
 // recordColumns are the call log's columns in table order, the order of a
