@@ -132,12 +132,17 @@ func measureFleet(ctx context.Context, o options, bin, dir string, pg *pgtest.Cl
 		conn.Close(ctx)
 		r.Settings = strings.Join(v, ", ")
 	}
-	logf("fleet: change propagation between two serves (%d changes)", o.changes)
-	if err := propagation(ctx, o, bin, dir, pg, r); err != nil {
-		return nil, fmt.Errorf("propagation: %w", err)
+	if o.changes > 0 {
+		logf("fleet: change propagation between two serves (%d changes)", o.changes)
+		if err := propagation(ctx, o, bin, dir, pg, r); err != nil {
+			return nil, fmt.Errorf("propagation: %w", err)
+		}
+		logf("fleet: propagation median %.1f ms p99 %.1f ms max %.1f ms (%d missed)",
+			percentile(r.Propagation, 50), percentile(r.Propagation, 99), percentile(r.Propagation, 100), r.Missed)
 	}
-	logf("fleet: propagation median %.1f ms p99 %.1f ms max %.1f ms (%d missed)",
-		percentile(r.Propagation, 50), percentile(r.Propagation, 99), percentile(r.Propagation, 100), r.Missed)
+	if o.logRecords <= 0 {
+		return r, nil
+	}
 	var err error
 	logf("fleet: call log throughput (%d records each)", o.logRecords)
 	pgURL, err := newDatabase(ctx, pg, "logwriter")

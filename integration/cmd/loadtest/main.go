@@ -433,7 +433,9 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 			var prof chan error
 			if o.pprofDir != "" && rate == o.pprofRate && p.Mode != "" {
 				prof = make(chan error, 1)
-				secs := max(1, int(float64(n)/float64(rate)))
+				// The span the CPU figure covers: the calls, their hold
+				// and the settle after them.
+				secs := max(1, int(math.Ceil(float64(n)/float64(rate)+(o.hold+o.settle).Seconds())))
 				file := filepath.Join(o.pprofDir, fmt.Sprintf("cpu-%s-%dcps.pprof", p.Name, rate))
 				go func() {
 					prof <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", httpListen, secs), file)

@@ -69,10 +69,22 @@ func qName(q float64) string {
 func renderFleet(w func(string, ...any), f *fleetResult) {
 	w("\n#### Fleet (PostgreSQL)\n\n")
 	w("PostgreSQL 15 (Debian), throwaway cluster on this machine: %s.\n\n", f.Settings)
+	if len(f.Propagation)+f.Missed > 0 {
+		renderPropagation(w, f)
+	}
+	if f.LogPG.Records > 0 {
+		renderLogThroughput(w, f)
+	}
+}
+
+func renderPropagation(w func(string, ...any), f *fleetResult) {
 	w("Change propagation between two servers on one database: a fleet-wide block made on serve A's dashboard (`POST /api/lists/block`, `\"scope\": \"fleet\"`), until server B's live lists hold it. B is the store and `service.Service` that serve runs, following the change feed (LISTEN/NOTIFY) for a tenant of its own, in the loadtest process: serve shows no per-entry view of its live lists (its `callscreen_list_entries` gauge counts the snapshot, not the changes applied on top of it), so B's lists are looked up every 50 µs. %d changes, %d not applied within 10 s.\n\n", len(f.Propagation)+f.Missed, f.Missed)
 	w("| from | median ms | p99 ms | max ms |\n|---|---:|---:|---:|\n")
 	w("| A's dashboard request sent | %s | %s | %s |\n", ms(percentile(f.Propagation, 50)), ms(percentile(f.Propagation, 99)), ms(percentile(f.Propagation, 100)))
 	w("| A's answer (the change committed) | %s | %s | %s |\n", ms(percentile(f.Committed, 50)), ms(percentile(f.Committed, 99)), ms(percentile(f.Committed, 100)))
+}
+
+func renderLogThroughput(w func(string, ...any), f *fleetResult) {
 	w("\nCall log throughput of one serve's log writer (as serve configures it: 1 s linger, batches of 256, the journal), kept busy without overflowing:\n\n")
 	w("| database | records | seconds | records/s | writer CPU s per 10k records | database CPU s per 10k records | dropped |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range []struct {
