@@ -346,11 +346,12 @@ func (t *Tracker) Run(ctx context.Context) error {
 		case <-t.resync:
 			t.refresh(ctx)
 		}
-		start, before := time.Now(), t.published.Load()+t.failures.Load()
-		if err := t.Flush(ctx); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		tried, err := t.flush(ctx)
+		if err != nil && ctx.Err() == nil {
 			t.o.Log.Warn("fleet: publishing sightings failed; retrying", "err", err)
 		}
-		if t.published.Load()+t.failures.Load() != before {
+		if tried {
 			last = start
 		}
 	}
@@ -360,10 +361,16 @@ func (t *Tracker) Run(ctx context.Context) error {
 // exchange returns, broadcasts the interesting ones and puts the fleet
 // throttles they call for. Run calls it; tests may too.
 func (t *Tracker) Flush(ctx context.Context) error {
+	_, err := t.flush(ctx)
+	return err
+}
+
+// flush is Flush, and reports whether there was anything to publish.
+func (t *Tracker) flush(ctx context.Context) (tried bool, err error) {
 	t.mu.Lock()
 	if len(t.pending) == 0 {
 		t.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	batch := t.pending
 	t.pending = make(map[sightingKey]*counts, len(batch))
@@ -384,7 +391,7 @@ func (t *Tracker) Flush(ctx context.Context) error {
 	if err != nil {
 		t.failures.Add(1)
 		t.requeue(batch)
-		return fmt.Errorf("fleet: publish %d sightings: %w", len(sightings), err)
+		return true, fmt.Errorf("fleet: publish %d sightings: %w", len(sightings), err)
 	}
 	t.published.Add(1)
 	t.lastPublish.Store(time.Now().UnixNano())
@@ -419,7 +426,7 @@ func (t *Tracker) Flush(ctx context.Context) error {
 	for _, a := range throttles {
 		t.throttle(ctx, a)
 	}
-	return nil
+	return true, nil
 }
 
 // throttle puts the fleet throttle for a.
