@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,13 +33,16 @@ type screenerOptions struct {
 	// sweeps, when set, returns the fleet's sweep counts the engine reads
 	// (fleet mode), given the opened store.
 	sweeps func(st *store.Store) screening.SweepSource
+	// log receives what the store reports on its own (serve's logger);
+	// nil: slog.Default().
+	log *slog.Logger
 }
 
 func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) (*screener, error) {
 	rt := &screener{cfg: cfg, numbers: screening.NewNumbering(cfg.Numbers.CacheSize)}
 	var snap *screening.ListSnapshot
 	if _, err := os.Stat(cfg.Database); err == nil || !opts.readOnly || store.IsPostgres(cfg.Database) {
-		st, err := openStore(ctx, cfg.Database)
+		st, err := openStore(ctx, cfg.Database, store.WithLogger(opts.log))
 		if err != nil {
 			return nil, err
 		}
@@ -64,9 +68,9 @@ func newScreener(ctx context.Context, cfg *config.Config, opts screenerOptions) 
 	return rt, nil
 }
 
-func openStore(ctx context.Context, path string) (*store.Store, error) {
+func openStore(ctx context.Context, path string, opts ...store.Option) (*store.Store, error) {
 	if store.IsPostgres(path) {
-		st, err := store.Open(ctx, path)
+		st, err := store.Open(ctx, path, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}
@@ -77,7 +81,7 @@ func openStore(ctx context.Context, path string) (*store.Store, error) {
 			return nil, fmt.Errorf("database directory: %w", err)
 		}
 	}
-	st, err := store.Open(ctx, path)
+	st, err := store.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}

@@ -82,7 +82,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		sweeps *fleet.Tracker
 		svc    *service.Service
 	)
-	sopts := screenerOptions{}
+	sopts := screenerOptions{log: log.With("component", "store")}
 	if store.IsPostgres(cfg.Database) {
 		sopts.sweeps = func(st *store.Store) screening.SweepSource {
 			def := cfg.Policy().Profiles[cfg.DefaultProfile]

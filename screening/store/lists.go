@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"strings"
 	"time"
@@ -363,7 +362,7 @@ func (s *Store) SnapshotFor(ctx context.Context, now time.Time, tenant string) (
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
 	if skipped > 0 {
-		slog.Warn("store: snapshot skipped invalid list entries", "count", skipped, "first", firstBad)
+		s.log.Warn("store: snapshot skipped invalid list entries", "count", skipped, "first", firstBad)
 	}
 	return b.Build(), nil
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -251,7 +253,8 @@ func TestSnapshotAgreesWithPut(t *testing.T) {
 // hand does not stop a reload.
 func TestSnapshotSkipsBadRows(t *testing.T) {
 	ctx := t.Context()
-	st := newStore(t)
+	var logged bytes.Buffer
+	st := newStore(t, WithLogger(slog.New(slog.NewJSONHandler(&logged, nil))))
 	putAll(t, st, entry("block", "+81312345678", ""))
 	if _, err := st.w.ExecContext(ctx, `INSERT INTO list_entries (kind, number, created) VALUES ('block', 'garbage', 0)`); err != nil {
 		t.Fatal(err)
@@ -262,6 +265,11 @@ func TestSnapshotSkipsBadRows(t *testing.T) {
 	}
 	if _, ok := snap.Lookup(screening.Block, "+81312345678", t0); !ok || snap.Len(screening.Block) != 1 {
 		t.Errorf("snapshot lost the good entry: len %d", snap.Len(screening.Block))
+	}
+	// The warning goes to the store's logger (serve's, in its format),
+	// not to slog's default.
+	if l := logged.String(); !strings.Contains(l, `"msg":"store: snapshot skipped invalid list entries","count":1,`) || !strings.Contains(l, "garbage") {
+		t.Errorf("store logger got %q, want the skipped entry reported", logged.String())
 	}
 }
 

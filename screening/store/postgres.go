@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -47,7 +46,7 @@ const listsChannel = "callscreen_lists"
 // schema up to date, so that servers starting together migrate once.
 const migrationLock = 0x63616c6c73637265 // "callscre"
 
-func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+func openPostgres(ctx context.Context, dsn string, o options) (*Store, error) {
 	name := RedactURL(dsn)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -68,7 +67,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", name, err)
 	}
-	return &Store{path: name, d: postgresDialect, w: db, r: db, pg: &postgres{cfg: cfg}}, nil
+	return &Store{path: name, d: postgresDialect, w: db, r: db, pg: &postgres{cfg: cfg}, log: o.log}, nil
 }
 
 // migratePostgres applies the steps of ms the database has not seen, all
@@ -146,7 +145,7 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 		if ctx.Err() != nil {
 			return
 		}
-		slog.Warn("store: listening for changes", "channel", channel, "err", err, "retry_in", pause)
+		s.log.Warn("store: listening for changes", "channel", channel, "err", err, "retry_in", pause)
 		select {
 		case <-ctx.Done():
 			return

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -225,7 +224,7 @@ func (s *Store) WatchSweeps(ctx context.Context, fn func([]screening.SweepAggreg
 		}
 		var aggs []screening.SweepAggregate
 		if err := json.Unmarshal([]byte(payload), &aggs); err != nil {
-			slog.Warn("store: a sweep broadcast that is not aggregates", "err", err)
+			s.log.Warn("store: a sweep broadcast that is not aggregates", "err", err)
 			return
 		}
 		fn(aggs)

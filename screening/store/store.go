@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path"
@@ -42,6 +43,7 @@ type Store struct {
 	w    *sql.DB   // SQLite: exactly one connection, every transaction BEGIN IMMEDIATE
 	r    *sql.DB   // SQLite: read-only connections; PostgreSQL: w
 	pg   *postgres // PostgreSQL only: the URL, LISTEN and COPY
+	log  *slog.Logger
 
 	// duplicates counts records ignored for an ID already logged.
 	duplicates atomic.Uint64
@@ -51,18 +53,40 @@ type Store struct {
 	sightingsPruned atomic.Int64
 }
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sends what the store reports on its own (a change feed
+// reconnecting, a snapshot skipping invalid entries) to l instead of
+// slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
 // Open opens the SQLite database at path, creating it when it does not exist,
 // and brings its schema up to date. The directory must exist and be
 // writable: SQLite keeps the write-ahead log beside the database file.
 //
 // A PostgreSQL URL (postgres://… or postgresql://…) opens the shared fleet
 // database instead (postgres.go).
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
 		return nil, errors.New("store: open: empty database path")
 	}
 	if IsPostgres(path) {
-		return openPostgres(ctx, path)
+		return openPostgres(ctx, path, o)
 	}
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("store: open %s: want a file path", path)
@@ -115,7 +139,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return &Store{path: abs, d: sqliteDialect, w: w, r: r}, nil
+	return &Store{path: abs, d: sqliteDialect, w: w, r: r, log: o.log}, nil
 }
 
 // dsn builds a SQLite URI for the file at abs. The URI form escapes any '?'

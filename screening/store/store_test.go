@@ -14,9 +14,9 @@ import (
 
 // newStore opens a store in a fresh temporary directory and closes it when
 // the test ends.
-func newStore(t testing.TB) *Store {
+func newStore(t testing.TB, opts ...Option) *Store {
 	t.Helper()
-	st, err := Open(t.Context(), testDatabase(t))
+	st, err := Open(t.Context(), testDatabase(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
