@@ -19,7 +19,14 @@ import (
 // not installed (they skip).
 var pg *pgtest.Cluster
 
-func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m, &pg)
+	// The binary buildBinary built (42 MB) goes with the run.
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
 
 // TestDoctorFleetDatabase checks what doctor says of a PostgreSQL
 // database and of how far behind it a server is.

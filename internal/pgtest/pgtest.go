@@ -78,11 +78,16 @@ type Options struct {
 	Port int
 	// Settings are extra server settings (postgresql.conf names), applied
 	// after the defaults: fsync=off, synchronous_commit=off,
-	// full_page_writes=off, max_connections=200.
+	// full_page_writes=off, max_connections=200,
+	// dynamic_shared_memory_type=mmap.
 	Settings map[string]string
 	// StartTimeout bounds initdb plus the wait for the server to accept
 	// connections; default 60 s.
 	StartTimeout time.Duration
+	// Parent is the directory the cluster's directory is made in; default
+	// os.TempDir(). On a tmpfs (/dev/shm) the server's disk flushes stay
+	// off the machine's disk, as a database server's do.
+	Parent string
 }
 
 // Cluster is a running (or killed, or frozen) throwaway PostgreSQL cluster.
@@ -164,7 +169,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	sweep(c.binDir)
-	dir, err := os.MkdirTemp("", dirPrefix)
+	dir, err := os.MkdirTemp(opts.Parent, dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
@@ -212,6 +217,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			{"full_page_writes", "off"},
 			{"max_connections", "200"},
 			{"logging_collector", "off"},
+			// Dynamic shared memory in the data directory, not in
+			// /dev/shm: a killed server's segments go with the
+			// cluster's directory instead of piling up there.
+			{"dynamic_shared_memory_type", "mmap"},
 		} {
 			c.settings = append(c.settings, "-c", kv[0]+"="+kv[1])
 		}

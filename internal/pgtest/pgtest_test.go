@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -157,6 +158,16 @@ func TestKillRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Its dynamic shared memory is in the data directory, so that a
+	// killed server leaves nothing behind in /dev/shm.
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(maps), "/dev/shm/PostgreSQL.") || !strings.Contains(string(maps), filepath.Join(c.DataDir, "pg_dynshmem")) {
+		t.Errorf("the server's dynamic shared memory is not in %s/pg_dynshmem: %s", c.DataDir, grepLines(string(maps), "PostgreSQL.", "pg_dynshmem"))
+	}
+
 	t1 := time.Now()
 	if err := c.Kill(); err != nil {
 		t.Fatal(err)
@@ -298,4 +309,18 @@ func TestSweep(t *testing.T) {
 			t.Errorf("%s: removed=%v, want %v", filepath.Base(dir), gone, wantGone)
 		}
 	}
+}
+
+// grepLines returns the lines of s holding any of subs.
+func grepLines(s string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, sub := range subs {
+			if strings.Contains(l, sub) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

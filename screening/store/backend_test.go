@@ -95,10 +95,11 @@ func sqliteOnly(t testing.TB) {
 }
 
 // testJournal is where a test keeps the call log journal of database db:
-// beside a SQLite file, in the temporary directory for PostgreSQL.
-func testJournal(db string) string {
+// beside a SQLite file, in the test's temporary directory for PostgreSQL
+// (removed with it).
+func testJournal(t testing.TB, db string) string {
 	if !IsPostgres(db) {
 		return db + "-pending"
 	}
-	return filepath.Join(os.TempDir(), filepath.Base(db)+"-pending")
+	return filepath.Join(t.TempDir(), "pending")
 }

@@ -34,7 +34,7 @@ func TestLogWriterJournalCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := newLogWriter(t, st, LogOptions{Linger: time.Hour, Journal: testJournal(db)})
+		w := newLogWriter(t, st, LogOptions{Linger: time.Hour, Journal: os.Getenv(journalChildEnv + "_JOURNAL")})
 		n, _ := strconv.Atoi(os.Getenv(journalChildEnv + "_N"))
 		for i := range n {
 			w.Write(logRec(i))
@@ -54,8 +54,9 @@ func TestLogWriterJournalCrash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := testDatabase(t)
+			journal := testJournal(t, db)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestLogWriterJournalCrash$")
-			cmd.Env = append(os.Environ(), journalChildEnv+"="+db, journalChildEnv+"_N="+strconv.Itoa(tt.n))
+			cmd.Env = append(os.Environ(), journalChildEnv+"="+db, journalChildEnv+"_N="+strconv.Itoa(tt.n), journalChildEnv+"_JOURNAL="+journal)
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -84,12 +85,12 @@ func TestLogWriterJournalCrash(t *testing.T) {
 				t.Fatalf("before replay the database has %d of %d records: none waited (the test would prove nothing)", before, tt.n)
 			}
 			log, buf2 := testLogger()
-			w := newLogWriter(t, st, LogOptions{Journal: testJournal(db), Logger: log})
+			w := newLogWriter(t, st, LogOptions{Journal: journal, Logger: log})
 			defer w.Close(t.Context())
 			if got := count(t, st); got != tt.n {
 				t.Errorf("after replay: %d records, want %d", got, tt.n)
 			}
-			if got := fileSize(t, testJournal(db)); got != 0 {
+			if got := fileSize(t, journal); got != 0 {
 				t.Errorf("journal holds %d bytes after replay, want 0", got)
 			}
 			if !strings.Contains(buf2.String(), "call log journal replayed") {
@@ -127,7 +128,7 @@ func TestLogWriterJournal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newStore(t)
-			path := testJournal(st.Path())
+			path := testJournal(t, st.Path())
 			if err := os.WriteFile(path, []byte(tt.left), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +181,7 @@ func TestLogWriterJournal(t *testing.T) {
 func TestLogWriterJournalUnwritable(t *testing.T) {
 	sqliteOnly(t) // PostgreSQL outages: TestPostgresOutage
 	st := newStore(t)
-	path := testJournal(st.Path())
+	path := testJournal(t, st.Path())
 	var left strings.Builder
 	for i := range 3 {
 		js, _ := json.Marshal(logRec(i))

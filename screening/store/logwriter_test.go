@@ -279,7 +279,7 @@ func failWrites(t *testing.T, st *Store, on bool) {
 func TestLogWriterJournalKeepsUnwritten(t *testing.T) {
 	sqliteOnly(t) // PostgreSQL outages: TestPostgresOutage
 	st := newStore(t)
-	path := testJournal(st.Path())
+	path := testJournal(t, st.Path())
 	log, _ := testLogger()
 	w := newLogWriter(t, st, LogOptions{Journal: path, Linger: time.Millisecond, Logger: log})
 	w.Write(logRec(0)) // written
