@@ -334,12 +334,12 @@ func TestTimeToImmunity(t *testing.T) {
 					// of the machine as much as of the design.
 					return
 				}
-				// Calls closer together than the tracker's linger (20 ms)
+				// Calls closer together than the tracker's linger
 				// cannot hear of each other: a sweep of 100 businesses in
-				// a second (10 ms apart) rings two more.
+				// a second (10 ms apart, against 20 ms) rings two more.
 				want := 2
-				if gap := rate.over / 100; gap < 20*time.Millisecond {
-					want += int(20 * time.Millisecond / gap)
+				if gap := rate.over / 100; gap < fleet.DefaultLinger {
+					want += int(fleet.DefaultLinger / gap)
 				}
 				if r.rang > want {
 					t.Errorf("%d calls rang, want at most %d", r.rang, want)

@@ -79,6 +79,9 @@ type Config struct {
 	MaxNumbers int
 }
 
+// DefaultLinger is Config.Linger's default.
+const DefaultLinger = 20 * time.Millisecond
+
 // Interest is what makes an aggregate worth broadcasting and refreshing:
 // calls to at least MinTenants tenants, or MinFailed failed challenges.
 const (
@@ -94,7 +97,7 @@ func (c *Config) defaults() {
 		c.FlushEvery = time.Second
 	}
 	if c.Linger <= 0 {
-		c.Linger = 20 * time.Millisecond
+		c.Linger = DefaultLinger
 	}
 	if c.MinGap <= 0 {
 		c.MinGap = time.Second
