@@ -40,11 +40,21 @@ type EmergencyCallbacks interface {
 	EmergencyCallback(number, profile, callID string, now time.Time) (c screening.EmergencyCall, ok bool)
 }
 
+// EmergencyKeeper keeps the emergency callback windows the callback script
+// opens, so that a restart within one does not close it (serve reopens
+// them from the store when it starts).
+type EmergencyKeeper interface {
+	KeepEmergency(ctx context.Context, c screening.EmergencyCall) error
+}
+
 // FastAGIOptions configures FastAGI's transport; what screening a call
 // needs is the Handler's. Everything has a default.
 type FastAGIOptions struct {
 	// Callbacks serves the callback script; nil logs and ignores it.
 	Callbacks Callbacks
+	// Emergencies keeps the emergency callback windows opened; nil keeps
+	// them in memory only.
+	Emergencies EmergencyKeeper
 	// Logger is the logger; nil discards.
 	Logger *slog.Logger
 
@@ -344,6 +354,13 @@ func (a *FastAGI) expectCallback(calls context.Context, log *slog.Logger, req ag
 		if c, ok := ec.EmergencyCallback(req.dialled, req.profile, req.id, a.h.now()); ok {
 			log.WarnContext(calls, "emergency number dialled: every inbound call rings unscreened until the window closes",
 				"emergency_callback", c.String(), "until", c.Until, "profile", c.Profile)
+			if a.o.Emergencies != nil {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(calls), 5*time.Second)
+				defer cancel()
+				if err := a.o.Emergencies.KeepEmergency(ctx, c); err != nil {
+					log.ErrorContext(ctx, "emergency callback window not saved: it is open, but a restart of serve before it closes would close it", "until", c.Until, "err", err)
+				}
+			}
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,9 +148,10 @@ const emergencyWindow = 30 * time.Second
 var emergencyHookRE = regexp.MustCompile(`(?m)^;exten => _11\[089\],1,(AGI\(agi://127\.0\.0\.1:4573/callback\?number=\$\{EXTEN\}&key=\$\{CALLSCREEN_AGI_KEY\}\))$`)
 
 // TestEmergencyCallback: dialling 110 through the outbound hook makes a
-// withheld call ring, logged as emergency-callback naming the 110 call;
-// after callbacks.emergency_window (testConfig: 30s) the same call hears
-// the Number Request again.
+// withheld call ring, logged as emergency-callback naming the 110 call,
+// even after serve crashed and started again within the window; after
+// callbacks.emergency_window (testConfig: 30s) the same call hears the
+// Number Request again.
 func TestEmergencyCallback(t *testing.T) {
 	f := getFixture(t)
 	repo, err := filepath.Abs("..")
@@ -186,6 +188,17 @@ func TestEmergencyCallback(t *testing.T) {
 	}, func() string {
 		return "serve did not log the emergency call:\n" + harness.TailLines(harness.ReadFile(f.serveLog), 10)
 	})
+	// serve crashes and starts again within the window: the window stays
+	// open (it is kept in the database and reopened at start).
+	if err := f.stopServe(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.startServe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(harness.ReadFile(f.serveLog), "emergency callback window still open from before this start") {
+		t.Errorf("serve did not say it reopened the window:\n%s", harness.TailLines(harness.ReadFile(f.serveLog), 10))
+	}
 
 	invites := f.desk.Invites()
 	start := time.Now()

@@ -110,3 +110,20 @@ func (e *Engine) EmergencyCallback(number, profile, callID string, now time.Time
 	e.emergency.add(c)
 	return c, true
 }
+
+// RestoreEmergency reopens the window of c, an emergency call recorded
+// before a restart (EmergencyCallback returned it), when it is still open
+// at now: a restart within the window must not close it. A profile that
+// no longer exists widens it to every profile rather than dropping it.
+// It reports whether the window was reopened; with the policy's
+// EmergencyWindow at 0 (off) it never is.
+func (e *Engine) RestoreEmergency(c EmergencyCall, now time.Time) bool {
+	if e.policy.EmergencyWindow <= 0 || !now.Before(c.Until) || c.Number == "" {
+		return false
+	}
+	if _, known := e.profiles[c.Profile]; !known {
+		c.Profile = ""
+	}
+	e.emergency.add(c)
+	return true
+}

@@ -23,6 +23,14 @@ func emergencyEngine(t *testing.T, window time.Duration, entries ...Entry) *Engi
 	return e
 }
 
+// withheldAt is a withheld call to did at t.
+func withheldAt(t time.Time, did string) *Facts {
+	f := provider("anonymous")
+	f.From = `"Anonymous" <sip:anonymous@anonymous.invalid>`
+	f.Time, f.Called = t, did
+	return f
+}
+
 func TestEmergencyCallbackNumbers(t *testing.T) {
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -65,12 +73,7 @@ func TestEmergencyCallbackNumbers(t *testing.T) {
 // profiles screened.
 func TestEmergencyCallbackWindow(t *testing.T) {
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	withheld := func(d time.Duration, did string) *Facts {
-		f := provider("anonymous")
-		f.From = `"Anonymous" <sip:anonymous@anonymous.invalid>`
-		f.Time, f.Called = at.Add(d), did
-		return f
-	}
+	withheld := func(d time.Duration, did string) *Facts { return withheldAt(at.Add(d), did) }
 	blocked := func(d time.Duration) *Facts {
 		f := provider("05011112222")
 		f.Time = at.Add(d)
@@ -118,6 +121,55 @@ func TestEmergencyCallbackWindow(t *testing.T) {
 				if !strings.Contains(v.Reasons(), "emergency-callback") {
 					t.Errorf("Reasons() = %q", v.Reasons())
 				}
+			}
+		})
+	}
+}
+
+// TestRestoreEmergency reopens a window recorded before a restart on a new
+// engine: a withheld caller rings while it is open.
+func TestRestoreEmergency(t *testing.T) {
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	withheld := func(d time.Duration, did string) *Facts { return withheldAt(at.Add(d), did) }
+	saved := func(profile string) EmergencyCall {
+		c, ok := emergencyEngine(t, DefaultEmergencyWindow).EmergencyCallback("110", profile, "1700000000.7", at)
+		if !ok {
+			t.Fatal("110 did not open a window")
+		}
+		return c
+	}
+	gone := saved("trial")
+	gone.Profile = "closed-branch" // a profile removed from the configuration since
+	tests := []struct {
+		name     string
+		window   time.Duration // the new engine's callbacks.emergency_window
+		call     EmergencyCall
+		restored time.Duration // when serve starts again, after the 110 call
+		facts    *Facts
+		ok       bool
+		want     Action
+	}{
+		{"within the window", DefaultEmergencyWindow, saved(""), time.Hour, withheld(2*time.Hour, "0399990000"), true, Ring},
+		{"the window closes as it would have", DefaultEmergencyWindow, saved(""), time.Hour, withheld(25*time.Hour, "0399990000"), true, NumberRequest},
+		{"restarted after the window", DefaultEmergencyWindow, saved(""), 25 * time.Hour, withheld(26*time.Hour, "0399990000"), false, NumberRequest},
+		{"the profile's own window", DefaultEmergencyWindow, saved("trial"), time.Hour, withheld(2*time.Hour, "0399998888"), true, Ring},
+		{"another profile stays screened", DefaultEmergencyWindow, saved("trial"), time.Hour, withheld(2*time.Hour, "0399990000"), true, NumberRequest},
+		{"a profile gone opens every DID", DefaultEmergencyWindow, gone, time.Hour, withheld(2*time.Hour, "0399990000"), true, Ring},
+		{"windows turned off since", 0, saved(""), time.Hour, withheld(2*time.Hour, "0399990000"), false, NumberRequest},
+		{"a shorter window since keeps the promised one", time.Hour, saved(""), 30 * time.Minute, withheld(20*time.Hour, "0399990000"), true, Ring},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := emergencyEngine(t, tt.window)
+			if ok := e.RestoreEmergency(tt.call, at.Add(tt.restored)); ok != tt.ok {
+				t.Errorf("RestoreEmergency = %v, want %v", ok, tt.ok)
+			}
+			v := e.Evaluate(tt.facts, "")
+			if v.Action != tt.want {
+				t.Errorf("action %s (%s), want %s", v.Action, v.Reason, tt.want)
+			}
+			if tt.want == Ring && !strings.Contains(v.Reason, "110 (the police emergency number) dialled at 2026-11-23 09:00:00 by call 1700000000.7") {
+				t.Errorf("reason %q does not name the 110 call", v.Reason)
 			}
 		})
 	}

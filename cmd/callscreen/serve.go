@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 		return err
 	}
 	defer rt.Close()
+	restoreEmergencies(ctx, rt, cfg.Fleet.Tenant, log)
 
 	logw, err := store.NewLogWriter(ctx, rt.store, store.LogOptions{
 		Logger:  log,
@@ -245,6 +246,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, opts serve
 	if cfg.AGI.Enabled {
 		srv := dialplan.NewFastAGI(handler(screening.ModeAGI), dialplan.FastAGIOptions{
 			Callbacks:    rt.engine,
+			Emergencies:  emergencyKeeper{rt.store, cfg.Fleet.Tenant},
 			Logger:       log.With("mode", "agi"),
 			Key:          cfg.AGI.Key,
 			MaxSessions:  cfg.AGI.MaxSessions,
@@ -310,6 +312,38 @@ func logBuffer(database string) int {
 		return 1 << 15
 	}
 	return 0 // the default
+}
+
+// emergencyKeeper keeps the emergency callback windows of the tenant a
+// server screens for in the store (dialplan.EmergencyKeeper).
+type emergencyKeeper struct {
+	st     *store.Store
+	tenant string
+}
+
+func (k emergencyKeeper) KeepEmergency(ctx context.Context, c screening.EmergencyCall) error {
+	return k.st.SaveEmergencyCall(ctx, k.tenant, c, time.Now())
+}
+
+// restoreEmergencies reopens the emergency callback windows still open at
+// start: the business dialled an emergency number before serve stopped (an
+// upgrade, a crash, a reboot), and the police may call back from a
+// withheld number within the window.
+func restoreEmergencies(ctx context.Context, rt *screener, tenant string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	now := time.Now()
+	calls, err := rt.store.EmergencyCalls(ctx, tenant, now)
+	if err != nil {
+		log.Error("emergency callback windows not read: one opened before this start is closed", "err", err)
+		return
+	}
+	for _, c := range calls {
+		if rt.engine.RestoreEmergency(c, now) {
+			log.Warn("emergency callback window still open from before this start: every inbound call rings unscreened until it closes",
+				"emergency_callback", c.String(), "until", c.Until, "profile", c.Profile)
+		}
+	}
 }
 
 // tenantCallLog is the call log of the tenant a server screens for (every
