@@ -99,12 +99,12 @@ func (l logThroughput) rate() float64 { return float64(l.Records) / l.Elapsed.Se
 
 // startPostgres starts a throwaway cluster that commits durably, as a
 // production database does (pgtest turns that off for speed).
-func startPostgres(ctx context.Context, maxConns int) (*pgtest.Cluster, error) {
+func startPostgres(ctx context.Context, maxConns int, parent string) (*pgtest.Cluster, error) {
 	set := map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 	if maxConns > 0 {
 		set["max_connections"] = strconv.Itoa(maxConns)
 	}
-	c, err := pgtest.Start(ctx, pgtest.Options{Settings: set})
+	c, err := pgtest.Start(ctx, pgtest.Options{Settings: set, Parent: parent})
 	if err != nil {
 		return nil, fmt.Errorf("PostgreSQL: %w", err)
 	}
@@ -130,6 +130,7 @@ func measureFleet(ctx context.Context, o options, bin, dir string, pg *pgtest.Cl
 			}
 		}
 		conn.Close(ctx)
+		v = append(v, "data directory "+pg.DataDir)
 		r.Settings = strings.Join(v, ", ")
 	}
 	if o.changes > 0 {

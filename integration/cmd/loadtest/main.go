@@ -32,6 +32,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,6 +163,8 @@ type options struct {
 	bench     bool
 	pprofDir  string
 	pprofRate int
+	trace     time.Duration
+	pgDir     string
 	bin       string
 	quick     bool
 	keep      bool
@@ -183,6 +186,8 @@ func main() {
 	flag.BoolVar(&o.bench, "bench", false, "also run the engine benchmarks (go test -bench ./screening/) and report them")
 	flag.StringVar(&o.pprofDir, "pprof", "", "run callscreen with --pprof and save a CPU profile of each screened path at -pprof-rate into this directory")
 	flag.IntVar(&o.pprofRate, "pprof-rate", 50, "the rate whose steps -pprof profiles")
+	flag.DurationVar(&o.trace, "trace", 0, "with -pprof: also save an execution trace of this length from the middle of each profiled step (it costs serve CPU: read that step's CPU figure with care)")
+	flag.StringVar(&o.pgDir, "pg-dir", "", "make the PostgreSQL cluster's directory in this one (default $TMPDIR); /dev/shm keeps its disk flushes off the disk Asterisk and serve write to, as a database server of its own does")
 	flag.StringVar(&o.bin, "bin", "", "callscreen binary (default: go build ./cmd/callscreen)")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: rates 10,50 and 4 s per step (unless -rates/-step are given)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (sipp files, callscreen log)")
@@ -373,8 +378,8 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 	sv := &serves{bin: bin, dir: dir, ast: ast, pprof: o.pprofDir != ""}
 	defer sv.stop()
 	if slices.ContainsFunc(o.paths, func(n string) bool { return pathByName(n).PG }) {
-		logf("starting PostgreSQL (durable commits)")
-		pg, err := startPostgres(ctx, 0)
+		logf("starting PostgreSQL (durable commits) in %s", cmp.Or(o.pgDir, os.TempDir()))
+		pg, err := startPostgres(ctx, 0, o.pgDir)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -432,7 +437,11 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 			}
 			var prof chan error
 			if o.pprofDir != "" && rate == o.pprofRate && p.Mode != "" {
-				prof = make(chan error, 1)
+				waits := 1 // the CPU profile, and the trace with -trace
+				if o.trace > 0 {
+					waits++
+				}
+				prof = make(chan error, waits)
 				// The span the CPU figure covers: the calls, their hold
 				// and the settle after them.
 				secs := max(1, int(math.Ceil(float64(n)/float64(rate)+(o.hold+o.settle).Seconds())))
@@ -440,11 +449,25 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 				go func() {
 					prof <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", httpListen, secs), file)
 				}()
+				if o.trace > 0 {
+					tfile := filepath.Join(o.pprofDir, fmt.Sprintf("trace-%s-%dcps.out", p.Name, rate))
+					calls := time.Duration(float64(n) / float64(rate) * float64(time.Second))
+					go func() {
+						select {
+						case <-ctx.Done():
+						case <-time.After(max(0, (calls-o.trace)/2)):
+						}
+						url := fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%g", httpListen, o.trace.Seconds())
+						prof <- fetch(ctx, url, tfile)
+					}()
+				}
 			}
 			r, err := step(ctx, o, tmpl, dir, p, rate, n, &k, cs, astPID)
 			if prof != nil {
-				if err := <-prof; err != nil {
-					logf("pprof: %v", err)
+				for range cap(prof) {
+					if err := <-prof; err != nil {
+						logf("pprof: %v", err)
+					}
 				}
 			}
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -37,6 +38,11 @@ func renderPG(w func(string, ...any), res []stepResult, o options) {
 				w("| added PDD, wire %s, PostgreSQL within %.0f%% of SQLite (%s, %d cps) | %+.3f ms vs %+.3f ms | %s |\n",
 					qName(q), 100*(targetPGShare-1), mode, rate, dp, ds, yes(dp <= targetPGShare*max(ds, 0) || dp <= 0))
 			}
+			if d := pairedMedians(res, mode, pgName, rate); d.n >= 2 {
+				added := percentile(sq.Wire, 50) - percentile(bl.Wire, 50)
+				w("| added PDD, wire median, PostgreSQL within %.0f%% of SQLite (%s, %d cps), paired by round | PostgreSQL - SQLite %+.3f ms ± %.3f (standard error, %d rounds): %+.0f%% ± %.0f%% of SQLite's %+.3f ms | %s |\n",
+					100*(targetPGShare-1), mode, rate, d.mean, d.se, d.n, 100*d.mean/added, 100*d.se/added, added, yes(d.mean <= (targetPGShare-1)*added))
+			}
 		}
 		var csq, cpg float64
 		var nsq, npg int
@@ -56,6 +62,50 @@ func renderPG(w func(string, ...any), res []stepResult, o options) {
 				100*(targetPGShare-1), mode, a, b, 100*(a/b-1), yes(a <= targetPGShare*b))
 		}
 	}
+}
+
+// paired is the mean and standard error of n differences.
+type paired struct {
+	n        int
+	mean, se float64
+}
+
+// pairedMedians pairs the k-th step of path b at rate with the k-th step
+// of path a (the same round of -paths) and returns the mean difference of
+// their wire PDD medians, b - a. Each pair ran within minutes of each
+// other, so the drift of the machine between rounds, which moves every
+// path's median by more than the difference judged, cancels out.
+func pairedMedians(res []stepResult, a, b string, rate int) paired {
+	var as, bs []float64
+	for _, r := range res {
+		if r.Rate != rate || len(r.Wire) == 0 {
+			continue
+		}
+		switch r.Path {
+		case a:
+			as = append(as, percentile(r.Wire, 50))
+		case b:
+			bs = append(bs, percentile(r.Wire, 50))
+		}
+	}
+	n := min(len(as), len(bs))
+	if n == 0 {
+		return paired{}
+	}
+	var sum float64
+	for i := range n {
+		sum += bs[i] - as[i]
+	}
+	d := paired{n: n, mean: sum / float64(n)}
+	if n > 1 {
+		var ss float64
+		for i := range n {
+			x := bs[i] - as[i] - d.mean
+			ss += x * x
+		}
+		d.se = math.Sqrt(ss/float64(n-1)) / math.Sqrt(float64(n))
+	}
+	return d
 }
 
 func qName(q float64) string {
@@ -282,13 +332,52 @@ func (r stepResult) clean() bool {
 	return good == r.Calls
 }
 
+// find returns the step of path at rate. A path driven more than once at
+// a rate (-paths ari,ari-pg,ari,ari-pg) comes back as one step pooling
+// them: their calls together, their counts and CPU summed. Interleaved
+// repeats are how a difference smaller than the drift of a busy minute
+// is measured.
 func find(res []stepResult, path string, rate int) (stepResult, bool) {
+	var out stepResult
+	n := 0
 	for _, r := range res {
-		if r.Path == path && r.Rate == rate {
-			return r, true
+		if r.Path != path || r.Rate != rate {
+			continue
 		}
+		if n == 0 {
+			out = r
+			out.PDD, out.Wire, out.Handling = slices.Clone(r.PDD), slices.Clone(r.Wire), slices.Clone(r.Handling)
+			out.Outcomes = maps.Clone(r.Outcomes)
+		} else {
+			out.Calls += r.Calls
+			out.OK += r.OK
+			out.Failed += r.Failed
+			out.Elapsed += r.Elapsed
+			out.PDD = append(out.PDD, r.PDD...)
+			out.Wire = append(out.Wire, r.Wire...)
+			out.Handling = append(out.Handling, r.Handling...)
+			out.WireUnpaired += r.WireUnpaired
+			out.WireDrops += r.WireDrops
+			out.CSCPU += r.CSCPU
+			out.AstCPU += r.AstCPU
+			if out.Outcomes == nil && len(r.Outcomes) > 0 {
+				out.Outcomes = map[string]int{}
+			}
+			for k, v := range r.Outcomes {
+				out.Outcomes[k] += v
+			}
+			if out.Errors == "" {
+				out.Errors = r.Errors
+			}
+		}
+		n++
 	}
-	return stepResult{}, false
+	if n > 1 {
+		slices.Sort(out.PDD)
+		slices.Sort(out.Wire)
+		slices.Sort(out.Handling)
+	}
+	return out, n > 0
 }
 
 func stepText(o options) string {
