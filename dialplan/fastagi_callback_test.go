@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,12 +153,18 @@ func TestFastAGIEmergencyCallback(t *testing.T) {
 		"agi_request", "agi://127.0.0.1:4573/callback?number=110",
 		"agi_uniqueid", "1700000000.42",
 		"agi_context", "from-internal", "agi_extension", "110", "agi_callerid", "100")...)
+	kept := &keptEmergencies{}
 	_, wrote, rem := session(t, f, &fixedEngine{}, func(o *agiTestOptions) {
 		o.Callbacks = eng
+		o.Emergencies = kept
 		o.Now = func() time.Time { return now }
 	})
 	if wrote {
 		t.Error("the callback script wrote a call record")
+	}
+	// The window is kept, for serve to reopen after a restart.
+	if got := kept.all(); len(got) != 1 || got[0].Number != "110" || got[0].CallID != "1700000000.42" || !got[0].Until.Equal(now.Add(time.Hour)) {
+		t.Errorf("kept %+v; want the 110 call's window, until %s", got, now.Add(time.Hour))
 	}
 	select {
 	case e := <-rem.c:
@@ -173,4 +180,23 @@ func TestFastAGIEmergencyCallback(t *testing.T) {
 	if v := eng.Evaluate(&withheld, ""); v.Action != screening.NumberRequest {
 		t.Errorf("withheld call after the window: action %s, want number-request", v.Action)
 	}
+}
+
+// keptEmergencies is an EmergencyKeeper that remembers what it was given.
+type keptEmergencies struct {
+	mu    sync.Mutex
+	calls []screening.EmergencyCall
+}
+
+func (k *keptEmergencies) KeepEmergency(_ context.Context, c screening.EmergencyCall) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.calls = append(k.calls, c)
+	return nil
+}
+
+func (k *keptEmergencies) all() []screening.EmergencyCall {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]screening.EmergencyCall(nil), k.calls...)
 }
