@@ -451,11 +451,11 @@ func run(ctx context.Context, o options) ([]stepResult, *env, error) {
 				}()
 				if o.trace > 0 {
 					tfile := filepath.Join(o.pprofDir, fmt.Sprintf("trace-%s-%dcps.out", p.Name, rate))
-					calls := time.Duration(float64(n) / float64(rate) * float64(time.Second))
+					span := time.Duration(float64(n) / float64(rate) * float64(time.Second)) // of the calls
 					go func() {
 						select {
 						case <-ctx.Done():
-						case <-time.After(max(0, (calls-o.trace)/2)):
+						case <-time.After(max(0, (span-o.trace)/2)):
 						}
 						url := fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%g", httpListen, o.trace.Seconds())
 						prof <- fetch(ctx, url, tfile)

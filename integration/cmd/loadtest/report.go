@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
-	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -338,45 +338,32 @@ func (r stepResult) clean() bool {
 // repeats are how a difference smaller than the drift of a busy minute
 // is measured.
 func find(res []stepResult, path string, rate int) (stepResult, bool) {
-	var out stepResult
+	out := stepResult{Path: path, Rate: rate, Outcomes: map[string]int{}}
 	n := 0
 	for _, r := range res {
 		if r.Path != path || r.Rate != rate {
 			continue
 		}
-		if n == 0 {
-			out = r
-			out.PDD, out.Wire, out.Handling = slices.Clone(r.PDD), slices.Clone(r.Wire), slices.Clone(r.Handling)
-			out.Outcomes = maps.Clone(r.Outcomes)
-		} else {
-			out.Calls += r.Calls
-			out.OK += r.OK
-			out.Failed += r.Failed
-			out.Elapsed += r.Elapsed
-			out.PDD = append(out.PDD, r.PDD...)
-			out.Wire = append(out.Wire, r.Wire...)
-			out.Handling = append(out.Handling, r.Handling...)
-			out.WireUnpaired += r.WireUnpaired
-			out.WireDrops += r.WireDrops
-			out.CSCPU += r.CSCPU
-			out.AstCPU += r.AstCPU
-			if out.Outcomes == nil && len(r.Outcomes) > 0 {
-				out.Outcomes = map[string]int{}
-			}
-			for k, v := range r.Outcomes {
-				out.Outcomes[k] += v
-			}
-			if out.Errors == "" {
-				out.Errors = r.Errors
-			}
-		}
 		n++
+		out.Calls += r.Calls
+		out.OK += r.OK
+		out.Failed += r.Failed
+		out.Elapsed += r.Elapsed
+		out.PDD = append(out.PDD, r.PDD...)
+		out.Wire = append(out.Wire, r.Wire...)
+		out.Handling = append(out.Handling, r.Handling...)
+		out.WireUnpaired += r.WireUnpaired
+		out.WireDrops += r.WireDrops
+		out.CSCPU += r.CSCPU
+		out.AstCPU += r.AstCPU
+		for k, v := range r.Outcomes {
+			out.Outcomes[k] += v
+		}
+		out.Errors = cmp.Or(out.Errors, r.Errors)
 	}
-	if n > 1 {
-		slices.Sort(out.PDD)
-		slices.Sort(out.Wire)
-		slices.Sort(out.Handling)
-	}
+	slices.Sort(out.PDD)
+	slices.Sort(out.Wire)
+	slices.Sort(out.Handling)
 	return out, n > 0
 }
 
