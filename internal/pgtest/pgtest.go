@@ -23,6 +23,7 @@
 package pgtest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -168,7 +169,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
 	}
 
-	sweep(c.binDir)
+	sweep(c.binDir, opts.Parent)
 	dir, err := os.MkdirTemp(opts.Parent, dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
@@ -441,10 +442,11 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 // sweep removes the clusters that test binaries which died without Stop
-// left in os.TempDir() (about 40 MB each), killing a server that outlived
-// its test binary. Best effort: a directory it cannot lock or read stays.
-func sweep(binDir string) {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+// left in parent (Options.Parent; "" is os.TempDir()), about 40 MB each,
+// killing a server that outlived its test binary. Best effort: a directory
+// it cannot lock or read stays.
+func sweep(binDir, parent string) {
+	dirs, _ := filepath.Glob(filepath.Join(cmp.Or(parent, os.TempDir()), dirPrefix+"*"))
 	for _, dir := range dirs {
 		f, err := os.Open(filepath.Join(dir, lockName))
 		if err != nil {

@@ -302,11 +302,22 @@ func TestSweep(t *testing.T) {
 	}
 	defer held.Close()
 
-	sweep(DefaultBinDir)
-	for dir, wantGone := range map[string]bool{dead: true, live: false, young: false, other: false} {
+	// A cluster made elsewhere (Options.Parent) is swept there.
+	parent := t.TempDir()
+	elsewhere := filepath.Join(parent, dirPrefix+"dead")
+	if err := os.MkdirAll(filepath.Join(elsewhere, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(elsewhere, lockName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	sweep(DefaultBinDir, "")
+	sweep(DefaultBinDir, parent)
+	for dir, wantGone := range map[string]bool{dead: true, live: false, young: false, other: false, elsewhere: true} {
 		_, err := os.Stat(dir)
 		if gone := os.IsNotExist(err); gone != wantGone {
-			t.Errorf("%s: removed=%v, want %v", filepath.Base(dir), gone, wantGone)
+			t.Errorf("%s: removed=%v, want %v", dir, gone, wantGone)
 		}
 	}
 }
